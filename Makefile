@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install run test lint format bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+## install: create .venv with the app, its tests and its tools
+install: $(STAMP)
+
+## run: create or upgrade the SQLite database, load demo data, serve on :5000
+##      with a worker that prints queued email to this console
+run: export PORTAL_ENV = development
+run: install
+	$(BIN)/python manage.py init
+	$(BIN)/python manage.py seed
+	@echo "Serving on http://$(HOST):$(PORT) (Ctrl+C stops the site and the mail worker)"
+	@$(BIN)/python manage.py emails worker --idle-sleep 1 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py run --debug --host $(HOST) --port $(PORT)
+
+## test: the whole suite (SQLite always; PostgreSQL, Redis, SMTP, Chromium when present)
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff (lint and format check) and mypy
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## format: apply ruff's fixes and formatting
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

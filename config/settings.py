@@ -1,0 +1,282 @@
+"""Settings read from the environment when the app is created, never at import.
+
+Each class is instantiated with the instance folder so that values such as the
+default SQLite path and the generated secret key can live there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+SECRET_KEY_FILE = "secret_key"
+MIN_SECRET_KEY_LENGTH = 32
+
+# Keys that ship in docs, tutorials and our own development config: never
+# acceptable in production, however long.
+KNOWN_DEFAULT_KEYS = frozenset(
+    {
+        "dev",
+        "development",
+        "secret",
+        "changeme",
+        "change-me",
+        "change-this",
+        "default",
+        "test",
+        "testing",
+        "portal-development-key-not-for-production",
+    }
+)
+DEVELOPMENT_SECRET_KEY = "portal-development-key-not-for-production"
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot run in the selected environment."""
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def _env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def read_instance_secret(instance_path: str | os.PathLike[str]) -> str | None:
+    """Return the secret key that ``manage.py init`` wrote, if there is one."""
+    path = Path(instance_path) / SECRET_KEY_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the ``postgres://`` spelling that hosting platforms hand out."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class BaseConfig:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "base"
+    DEBUG = False
+    TESTING = False
+
+    def __init__(self, instance_path: str | os.PathLike[str]) -> None:
+        instance = Path(instance_path)
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or read_instance_secret(instance)
+
+        database_url = os.environ.get("DATABASE_URL")
+        self.SQLALCHEMY_DATABASE_URI = (
+            normalize_database_url(database_url)
+            if database_url
+            else f"sqlite:///{instance / 'portal.sqlite3'}"
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+
+        self.PORTAL_NAME = os.environ.get("PORTAL_NAME", "Portal")
+        self.PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")
+
+        # Rate limits and caches use Redis when it is configured, memory otherwise.
+        self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "portal")
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.LOGIN_LIMIT_PER_ADDRESS = os.environ.get(
+            "LOGIN_LIMIT_PER_ADDRESS", "20 per 5 minutes;100 per hour"
+        )
+        self.LOGIN_LIMIT_PER_ACCOUNT = os.environ.get(
+            "LOGIN_LIMIT_PER_ACCOUNT", "5 per 5 minutes;20 per hour"
+        )
+        self.ACCOUNT_EMAIL_LIMIT = os.environ.get("ACCOUNT_EMAIL_LIMIT", "5 per hour")
+
+        self.MAIL_TRANSPORT = os.environ.get("MAIL_TRANSPORT", "smtp")
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "localhost")
+        self.MAIL_PORT = _env_int("MAIL_PORT", 25)
+        self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
+        self.MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+        self.MAIL_TIMEOUT = _env_int("MAIL_TIMEOUT", 30)
+        self.MAIL_DEFAULT_SENDER = os.environ.get(
+            "MAIL_DEFAULT_SENDER", "Portal <no-reply@example.com>"
+        )
+        self.EMAIL_BATCH_SIZE = _env_int("EMAIL_BATCH_SIZE", 50)
+        self.EMAIL_LEASE_SECONDS = _env_int("EMAIL_LEASE_SECONDS", 300)
+        self.EMAIL_MAX_ATTEMPTS = _env_int("EMAIL_MAX_ATTEMPTS", 5)
+
+        # Unhandled errors are emailed here (through the outbox) in production.
+        self.ADMINS = _env_list("ADMINS")
+
+        self.RECAPTCHA_PUBLIC_KEY = os.environ.get("RECAPTCHA_PUBLIC_KEY") or None
+        self.RECAPTCHA_PRIVATE_KEY = os.environ.get("RECAPTCHA_PRIVATE_KEY") or None
+
+        self.TRUSTED_HOSTS = _env_list("TRUSTED_HOSTS") or None
+        # How many reverse proxies sit in front of the app (for the client address).
+        self.PROXY_COUNT = _env_int("PROXY_COUNT", 0)
+
+    # Request size limits: a body over these gets 413 before any view runs.
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+    MAX_FORM_MEMORY_SIZE = 256 * 1024
+    MAX_FORM_PARTS = 200
+
+    SQLALCHEMY_RECORD_QUERIES = False
+
+    SESSION_COOKIE_NAME = "portal_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_NAME = "portal_remember"
+    REMEMBER_COOKIE_DURATION = timedelta(days=14)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+    PERMANENT_SESSION_LIFETIME = timedelta(days=14)
+
+    WTF_CSRF_TIME_LIMIT = 6 * 3600
+    HSTS = False
+
+    CONFIRM_TOKEN_MAX_AGE = 3 * 24 * 3600
+    RESET_TOKEN_MAX_AGE = 2 * 3600
+    EMAIL_CHANGE_TOKEN_MAX_AGE = 24 * 3600
+
+    PASSWORD_MIN_LENGTH = 8
+    PASSWORD_MAX_LENGTH = 128
+    # zxcvbn score (0-4) a new password must reach.
+    PASSWORD_MIN_SCORE = 3
+
+    ERROR_EMAIL_INTERVAL = 3600
+
+
+class DevelopmentConfig(BaseConfig):
+    """Local development: console mail, SQLite under instance/, debug tools."""
+
+    ENV_NAME = "development"
+    DEBUG = True
+
+    def __init__(self, instance_path: str | os.PathLike[str]) -> None:
+        super().__init__(instance_path)
+        self.SECRET_KEY = self.SECRET_KEY or DEVELOPMENT_SECRET_KEY
+        self.MAIL_TRANSPORT = os.environ.get("MAIL_TRANSPORT", "console")
+        self.DEBUG = _env_bool("FLASK_DEBUG", True)
+
+
+class TestingConfig(BaseConfig):
+    """The test suite: memory mail, fast hashing is not used (the real one is)."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+
+    def __init__(self, instance_path: str | os.PathLike[str]) -> None:
+        super().__init__(instance_path)
+        self.SECRET_KEY = "testing-secret-key-0123456789abcdef0123456789"
+        self.MAIL_TRANSPORT = "memory"
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
+            os.environ.get("TEST_DATABASE_URL", "sqlite://")
+        )
+        self.RATELIMIT_STORAGE_URI = "memory://"
+
+
+class ProductionConfig(BaseConfig):
+    """Production: secure cookies, HSTS, SMTP, strict checks at start-up."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+    HSTS = True
+
+    def __init__(self, instance_path: str | os.PathLike[str]) -> None:
+        super().__init__(instance_path)
+        self.DEBUG = _env_bool("FLASK_DEBUG", False)
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_for(name: str | None, instance_path: str | os.PathLike[str]) -> BaseConfig:
+    """Instantiate the configuration named by ``name`` or ``PORTAL_ENV``."""
+    name = (name or os.environ.get("PORTAL_ENV") or "development").strip().lower()
+    try:
+        cls = CONFIGS[name]
+    except KeyError:
+        choices = ", ".join(CONFIGS)
+        raise ConfigurationError(f"PORTAL_ENV={name!r} is unknown; use one of {choices}.") from None
+    return cls(instance_path)
+
+
+def startup_problems(config: Mapping[str, Any]) -> list[str]:
+    """List what makes production refuse to start, one line each."""
+    problems: list[str] = []
+    key = config.get("SECRET_KEY") or ""
+    if not key:
+        problems.append(
+            "SECRET_KEY is not set: set the SECRET_KEY environment variable "
+            "or run `python manage.py init` to write instance/secret_key."
+        )
+    elif key.strip().lower() in KNOWN_DEFAULT_KEYS:
+        problems.append(
+            "SECRET_KEY is a well-known default: generate a new one with "
+            "`python manage.py init` or `python -c 'import secrets; print(secrets.token_hex(32))'`."
+        )
+    elif len(key) < MIN_SECRET_KEY_LENGTH:
+        problems.append(
+            f"SECRET_KEY is only {len(key)} characters: use at least "
+            f"{MIN_SECRET_KEY_LENGTH} random characters."
+        )
+    if config.get("DEBUG"):
+        problems.append("DEBUG is on: unset FLASK_DEBUG; the debugger runs code for anyone.")
+    if config.get("TESTING"):
+        problems.append("TESTING is on: production must not run with the testing config.")
+    for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+        if not config.get(name):
+            problems.append(f"{name} is off: cookies must only travel over HTTPS.")
+    for name in ("SESSION_COOKIE_HTTPONLY", "REMEMBER_COOKIE_HTTPONLY"):
+        if not config.get(name):
+            problems.append(f"{name} is off: scripts must not read the session cookies.")
+    return problems
+
+
+def production_problems(config: Mapping[str, Any]) -> list[str]:
+    """List everything that keeps ``config`` from being ready to serve."""
+    problems = startup_problems(config)
+    if not config.get("TRUSTED_HOSTS"):
+        problems.append(
+            "TRUSTED_HOSTS is not set: list the site's host names, comma-separated "
+            "(e.g. TRUSTED_HOSTS=portal.example.com)."
+        )
+    base_url = str(config.get("PORTAL_BASE_URL") or "")
+    if not base_url.startswith("https://"):
+        problems.append(
+            "PORTAL_BASE_URL must be the site's https:// address: email links are built from it."
+        )
+    if config.get("MAIL_TRANSPORT") not in {"smtp"}:
+        problems.append(
+            f"MAIL_TRANSPORT is {config.get('MAIL_TRANSPORT')!r}: production delivers with 'smtp'."
+        )
+    return problems

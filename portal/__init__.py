@@ -1,0 +1,130 @@
+"""Portal: public posts and comments, accounts, a back office and an email outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from jinja2 import StrictUndefined
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import ConfigurationError
+from config import config_for
+from config import startup_problems
+
+ROOT = Path(__file__).resolve().parent.parent
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Mapping[str, Any] | object | None = None) -> Flask:
+    """Assemble the application.
+
+    ``config`` is a mapping of overrides applied on top of the class that
+    ``PORTAL_ENV`` selects (a ``PORTAL_ENV`` key in the mapping wins), or a
+    ready configuration object used as it is.
+    """
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        instance_path=str(ROOT / "instance"),
+    )
+    load_config(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_hardening(app)
+    register_commands(app)
+    register_admin(app)
+    return app
+
+
+def load_config(app: Flask, config: Mapping[str, Any] | object | None) -> None:
+    """Read settings, then refuse to serve production with unsafe ones."""
+    if config is None or isinstance(config, Mapping):
+        overrides = dict(config or {})
+        app.config.from_object(config_for(overrides.pop("PORTAL_ENV", None), app.instance_path))
+        app.config.update(overrides)
+    else:
+        app.config.from_object(config)
+    app.config.setdefault("ENV_NAME", "custom")
+    if app.config["ENV_NAME"] == "production":
+        problems = startup_problems(app.config)
+        if problems:
+            more = (
+                f" ({len(problems) - 1} more: run `python manage.py check`)"
+                if len(problems) > 1
+                else ""
+            )
+            raise ConfigurationError(f"Refusing to start: {problems[0]}{more}")
+    if app.testing:
+        # Tests fail on a misspelt template variable instead of rendering blank.
+        app.jinja_env.undefined = StrictUndefined
+    if app.config.get("PROXY_COUNT"):
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=count, x_proto=count, x_host=count
+        )
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the extensions; the models are imported so their tables are known."""
+    from portal import models  # noqa: F401 - registers every table on the metadata
+    from portal.database import render_migration_item
+    from portal.extensions import csrf
+    from portal.extensions import db
+    from portal.extensions import limiter
+    from portal.extensions import login_manager
+    from portal.extensions import migrate
+    from portal.extensions import principal
+    from portal.security import init_security
+    from portal.users.auth import init_login
+
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(ROOT / "migrations"),
+        render_as_batch=True,  # SQLite alters tables by copying them
+        compare_type=True,
+        render_item=render_migration_item,
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    init_login(login_manager)
+    principal.init_app(app)
+    init_security(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the public and account pages."""
+    from portal import site
+    from portal import users
+
+    app.register_blueprint(site.bp)
+    app.register_blueprint(users.bp)
+
+
+def register_hardening(app: Flask) -> None:
+    """Security headers, cache rules and error pages for every response."""
+    from portal.errors import init_errors
+    from portal.http import init_http
+
+    init_http(app)
+    init_errors(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Expose the maintenance tasks as ``flask`` and ``manage.py`` commands."""
+    from portal.cli import init_cli
+
+    init_cli(app)
+
+
+def register_admin(app: Flask) -> None:
+    """Build this app's own back office at /admin."""
+    from admin_views import init_admin
+
+    init_admin(app)

@@ -1,0 +1,396 @@
+"""Maintenance tasks, available as ``python manage.py ...`` and ``flask --app portal ...``.
+
+A user's mistake (an unknown address, a bad role name) ends in a one-line
+error and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from config import production_problems
+from config.settings import SECRET_KEY_FILE
+from config.settings import config_for
+from portal.emails import constants as EMAIL
+from portal.extensions import db
+from portal.users import constants as USER
+from portal.users import services
+from portal.users.models import User
+
+DEMO_ACCOUNTS = (
+    # (role, name, email, password): printed by `seed`, for local use only.
+    (USER.ADMIN, "Ada Admin", "admin@example.com", "admin-portal-demo-1"),
+    (USER.STAFF, "Sam Staff", "staff@example.com", "staff-portal-demo-1"),
+    (USER.USER, "Uma User", "user@example.com", "user-portal-demo-1"),
+)
+
+
+def fail(message: str) -> click.ClickException:
+    """Return the exception that prints ``message`` and exits with status 1."""
+    return click.ClickException(message)
+
+
+def find_user(email: str) -> User:
+    user = services.get_by_email(email)
+    if user is None:
+        raise fail(f"No account uses the address {email!r}.")
+    return user
+
+
+def read_password(password_stdin: bool) -> str:
+    """Read a password from standard input or prompt twice; never from argv."""
+    if password_stdin:
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+        if not password:
+            raise fail("No password on standard input.")
+        return password
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt="Repeat password"))
+
+
+def parse_role(value: str) -> int:
+    try:
+        return USER.role_by_name(value)
+    except KeyError:
+        raise fail(
+            f"Unknown role {value!r}; use one of: {', '.join(USER.ROLE.values())}."
+        ) from None
+
+
+def parse_status(value: str) -> int:
+    try:
+        return USER.status_by_name(value)
+    except KeyError:
+        choices = ", ".join(USER.STATUS.values())
+        raise fail(f"Unknown status {value!r}; use one of: {choices}.") from None
+
+
+# -- install ---------------------------------------------------------------------
+
+
+@click.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Create the instance secret key and the database schema."""
+    from flask_migrate import upgrade
+
+    instance = Path(current_app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    key_file = instance / SECRET_KEY_FILE
+    if key_file.exists():
+        click.echo(f"Secret key: kept {key_file}")
+    else:
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+        click.echo(f"Secret key: wrote {key_file}")
+    upgrade()
+    click.echo("Database: schema is up to date.")
+
+
+@click.command("check")
+@with_appcontext
+def check_command() -> None:
+    """Check production readiness; exit non-zero on problems."""
+    settings = config_for("production", current_app.instance_path)
+    values = {name: getattr(settings, name) for name in dir(settings) if name.isupper()}
+    problems = production_problems(values)
+    problems += _database_problems()
+    if not problems:
+        click.echo("Ready for production: no problems found.")
+        return
+    for problem in problems:
+        click.echo(f"- {problem}", err=True)
+    raise fail(f"{len(problems)} problem(s) found.")
+
+
+def _database_problems() -> list[str]:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    try:
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    except SQLAlchemyError as error:
+        return [f"The database is unreachable: {error.__class__.__name__}."]
+    migrate = current_app.extensions["migrate"]
+    script = ScriptDirectory(migrate.directory)
+    heads = set(script.get_heads())
+    if current != heads:
+        return ["The database schema is not up to date: run `python manage.py db upgrade`."]
+    return []
+
+
+# -- accounts --------------------------------------------------------------------
+
+
+@click.command("create-admin")
+@click.option("--email", required=True, help="The new admin's email address.")
+@click.option("--name", required=True, help="The new admin's display name.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def create_admin_command(email: str, name: str, password_stdin: bool) -> None:
+    """Create an ACTIVE admin account."""
+    if services.email_taken(email):
+        raise fail(f"An account already uses {email!r}.")
+    password = read_password(password_stdin)
+    try:
+        user = services.create_account(name, email, password, role=USER.ADMIN, status=USER.ACTIVE)
+    except services.AccountError as error:
+        raise fail(str(error)) from None
+    db.session.commit()
+    click.echo(f"Created admin {user.email} (id {user.id}).")
+
+
+@click.group("users")
+def users_group() -> None:
+    """List accounts; change role, status, password."""
+
+
+@users_group.command("list")
+@click.option("--role", help="Only this role (admin, staff, user).")
+@click.option("--status", help="Only this status (inactive, new, active).")
+@click.option("--limit", default=100, show_default=True, help="Show at most this many.")
+@with_appcontext
+def users_list_command(role: str | None, status: str | None, limit: int) -> None:
+    """List accounts, newest first."""
+    query = select(User).order_by(User.created_at.desc(), User.id.desc())
+    count_query = select(func.count(User.id))
+    if role:
+        query = query.where(User.role == parse_role(role))
+        count_query = count_query.where(User.role == parse_role(role))
+    if status:
+        query = query.where(User.status == parse_status(status))
+        count_query = count_query.where(User.status == parse_status(status))
+    users = db.session.execute(query.limit(limit)).scalars().all()
+    total = db.session.execute(count_query).scalar_one()
+    rows = [("ID", "EMAIL", "NAME", "ROLE", "STATUS", "CREATED", "LAST LOGIN")]
+    for user in users:
+        rows.append(
+            (
+                str(user.id),
+                user.email,
+                user.name,
+                user.role_name,
+                user.status_name,
+                f"{user.created_at:%Y-%m-%d %H:%M}",
+                f"{user.last_login_at:%Y-%m-%d %H:%M}" if user.last_login_at else "never",
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    click.echo(f"{len(users)} of {total} account(s) shown.")
+
+
+@users_group.command("set-role")
+@click.argument("email")
+@click.argument("role")
+@with_appcontext
+def users_set_role_command(email: str, role: str) -> None:
+    """Give the account EMAIL the role ROLE (admin, staff, user)."""
+    wanted = parse_role(role)
+    user = find_user(email)
+    try:
+        changed = services.set_role(user, wanted)
+    except services.AccountError as error:
+        raise fail(str(error)) from None
+    verb = "is now" if changed else "was already"
+    click.echo(f"{user.email} {verb} {USER.ROLE[wanted]}.")
+
+
+@users_group.command("set-status")
+@click.argument("email")
+@click.argument("status")
+@with_appcontext
+def users_set_status_command(email: str, status: str) -> None:
+    """Give the account EMAIL the status STATUS (inactive, new, active)."""
+    wanted = parse_status(status)
+    user = find_user(email)
+    try:
+        changed = services.set_status(user, wanted)
+    except services.AccountError as error:
+        raise fail(str(error)) from None
+    verb = "is now" if changed else "was already"
+    click.echo(f"{user.email} {verb} {USER.STATUS[wanted]}.")
+
+
+@users_group.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def users_set_password_command(email: str, password_stdin: bool) -> None:
+    """Set a new password for EMAIL; its sessions end."""
+    user = find_user(email)
+    password = read_password(password_stdin)
+    try:
+        services.set_password(user, password)
+    except services.AccountError as error:
+        raise fail(str(error)) from None
+    db.session.commit()
+    click.echo(f"Password changed for {user.email}; its sessions have ended.")
+
+
+# -- demo data -------------------------------------------------------------------
+
+
+@click.command("seed")
+@click.option("--users", "extra_users", default=0, show_default=True, help="Extra USER accounts.")
+@click.option("--force", is_flag=True, help="Allow seeding a production database.")
+@with_appcontext
+def seed_command(extra_users: int, force: bool) -> None:
+    """Load demo accounts and print how to sign in."""
+    if current_app.config["ENV_NAME"] == "production" and not force:
+        raise fail("Refusing to seed a production database; pass --force if you mean it.")
+    if extra_users < 0:
+        raise fail("--users must be zero or more.")
+    for role, name, email, password in DEMO_ACCOUNTS:
+        user = services.get_by_email(email)
+        if user is None:
+            user = services.create_account(name, email, password, role=role, status=USER.ACTIVE)
+        else:
+            user.set_password(password)
+            user.role, user.status = role, USER.ACTIVE
+    db.session.commit()
+    if extra_users:
+        _seed_users(extra_users)
+    click.echo("Demo accounts (development only):")
+    for role, _name, email, password in DEMO_ACCOUNTS:
+        click.echo(f"  {USER.ROLE[role]:<6} {email:<20} password: {password}")
+
+
+def _seed_users(count: int) -> None:
+    from werkzeug.security import generate_password_hash
+
+    from portal.database import utcnow
+
+    # One hash for all: scrypt per row would take minutes for large counts, and
+    # these accounts are for load, not for signing in.
+    password_hash = generate_password_hash(secrets.token_urlsafe(24))
+    start = db.session.execute(select(func.coalesce(func.max(User.id), 0))).scalar_one()
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    with click.progressbar(length=count, label="Accounts") as bar:
+        for number in range(start + 1, start + count + 1):
+            rows.append(
+                {
+                    "name": f"Demo User {number}",
+                    "email": f"demo{number}@example.com",
+                    "password_hash": password_hash,
+                    "role": USER.USER,
+                    "status": USER.ACTIVE,
+                    "session_version": 1,
+                    "created_at": now,
+                    "confirmed_at": now,
+                    "login_count": 0,
+                }
+            )
+            if len(rows) == 5000:
+                db.session.execute(User.__table__.insert(), rows)
+                bar.update(len(rows))
+                rows = []
+        if rows:
+            db.session.execute(User.__table__.insert(), rows)
+            bar.update(len(rows))
+    db.session.commit()
+
+
+# -- email -----------------------------------------------------------------------
+
+
+@click.group("emails")
+def emails_group() -> None:
+    """Deliver and inspect the outgoing email queue."""
+
+
+@emails_group.command("send")
+@click.option("--batch", "batch_size", type=click.IntRange(min=1), help="Messages to claim.")
+@with_appcontext
+def emails_send_command(batch_size: int | None) -> None:
+    """Deliver one batch of due messages and exit (for cron)."""
+    from portal.emails.queue import deliver_batch
+
+    result = deliver_batch(batch_size=batch_size)
+    click.echo(f"Sent {result.sent}, retrying {result.retried}, failed {result.failed}.")
+    for error in result.errors:
+        click.echo(f"  {error}", err=True)
+    if result.failed:
+        raise SystemExit(1)
+
+
+@emails_group.command("worker")
+@click.option("--batch", "batch_size", type=click.IntRange(min=1), help="Messages per claim.")
+@click.option(
+    "--idle-sleep",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait when nothing is due.",
+)
+@click.option("--once", is_flag=True, help="Deliver one batch, then stop.")
+@with_appcontext
+def emails_worker_command(batch_size: int | None, idle_sleep: float, once: bool) -> None:
+    """Deliver messages until SIGTERM or SIGINT; the message in flight finishes."""
+    from portal.emails.queue import BatchResult
+    from portal.emails.worker import Worker
+
+    def report(result: BatchResult) -> None:
+        click.echo(
+            f"batch: sent {result.sent}, retrying {result.retried}, "
+            f"failed {result.failed}, released {result.released}",
+            err=True,
+        )
+
+    worker = Worker(batch_size=batch_size, idle_sleep=idle_sleep, report=report)
+    worker.install_signal_handlers()
+    click.echo(f"Worker {worker.worker_id} started.", err=True)
+    totals = worker.run(once=once)
+    click.echo(
+        f"Worker {worker.worker_id} stopped: sent {totals.sent}, retrying {totals.retried}, "
+        f"failed {totals.failed}.",
+        err=True,
+    )
+
+
+def shell_context() -> dict[str, Any]:
+    """Names preloaded in ``manage.py shell``."""
+    from portal import models
+
+    return {
+        "db": db,
+        "User": models.User,
+        "Email": models.Email,
+        "Attempt": models.Attempt,
+        "USER": USER,
+        "EMAIL": EMAIL,
+    }
+
+
+def init_cli(app: Flask) -> None:
+    """Register every task on the app's command group."""
+    for command in (
+        init_command,
+        check_command,
+        create_admin_command,
+        users_group,
+        seed_command,
+        emails_group,
+    ):
+        app.cli.add_command(command)
+    app.shell_context_processor(shell_context)

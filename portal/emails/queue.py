@@ -1,0 +1,312 @@
+"""The outbox: queue a message as a row, claim rows atomically, record outcomes."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from flask import current_app
+from flask import render_template
+from jinja2 import TemplateNotFound
+from sqlalchemy import and_
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+
+from portal.database import utcnow
+from portal.emails import constants as EMAIL
+from portal.emails.addresses import as_header_address
+from portal.emails.addresses import check_header
+from portal.emails.addresses import normalize_address
+from portal.emails.addresses import normalize_mailbox
+from portal.emails.models import Attempt
+from portal.emails.models import Email
+from portal.emails.transports import Connection
+from portal.emails.transports import DeliveryError
+from portal.emails.transports import transport_for
+from portal.extensions import db
+
+BACKOFF_BASE_SECONDS = 60
+BACKOFF_MAX_SECONDS = 6 * 3600
+
+
+def enqueue(
+    to: str,
+    subject: str,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    priority: int = EMAIL.NORMAL,
+    sender: str | None = None,
+    reply_to: str | None = None,
+    scheduled_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    created_by_id: int | None = None,
+    sensitive: bool = False,
+) -> Email:
+    """Queue one message rendered from ``templates/emails/<template>.txt`` (and ``.html``).
+
+    The row joins the caller's transaction, so the message exists exactly when
+    the change that caused it is committed. Bad addresses or headers raise
+    ``InvalidHeader`` and nothing is added.
+    """
+    config = current_app.config
+    to_address = normalize_address(to, field="recipient")
+    from_address = normalize_mailbox(sender or config["MAIL_DEFAULT_SENDER"], field="sender")
+    reply = normalize_mailbox(reply_to, field="reply-to address") if reply_to else None
+    subject = check_header("subject", subject.strip())
+    if priority not in EMAIL.PRIORITY:
+        raise ValueError(f"unknown priority {priority!r}")
+
+    values = {"site_name": config["PORTAL_NAME"], "base_url": config["PORTAL_BASE_URL"]}
+    values.update(context or {})
+    text_body = render_template(f"emails/{template}.txt", **values)
+    try:
+        html_body: str | None = render_template(f"emails/{template}.html", **values)
+    except TemplateNotFound:
+        html_body = None
+
+    now = utcnow()
+    due = scheduled_at or now
+    email = Email(
+        to_address=to_address,
+        from_address=from_address,
+        reply_to=reply,
+        subject=subject,
+        text_body=text_body,
+        html_body=html_body,
+        message_id=make_message_id(from_address),
+        sensitive=sensitive,
+        state=EMAIL.QUEUED,
+        priority=priority,
+        scheduled_at=due,
+        next_attempt_at=due,
+        expires_at=expires_at,
+        max_attempts=config["EMAIL_MAX_ATTEMPTS"],
+        created_at=now,
+        created_by_id=created_by_id,
+    )
+    db.session.add(email)
+    return email
+
+
+def make_message_id(sender: str) -> str:
+    """Return a globally unique Message-ID in the sender's domain."""
+    domain = sender.rpartition("@")[2].rstrip(">") or "localhost"
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def build_message(email: Email) -> EmailMessage:
+    """Turn a row into a MIME message; raise ``ValueError`` if it cannot be built."""
+    message = EmailMessage()
+    message["Message-ID"] = email.message_id
+    message["Date"] = format_datetime(email.created_at)
+    message["From"] = as_header_address(email.from_address)
+    message["To"] = as_header_address(email.to_address)
+    if email.reply_to:
+        message["Reply-To"] = as_header_address(email.reply_to)
+    message["Subject"] = check_header("subject", email.subject)
+    message.set_content(email.text_body)
+    if email.html_body:
+        message.add_alternative(email.html_body, subtype="html")
+    return message
+
+
+def default_worker_id() -> str:
+    """Name this process for leases and attempt logs: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claimable(now: datetime) -> Any:
+    """Rows that are due, or whose claim expired because a worker died."""
+    return or_(
+        and_(Email.state == EMAIL.QUEUED, Email.next_attempt_at <= now),
+        and_(Email.state == EMAIL.SENDING, Email.locked_until < now),
+    )
+
+
+def claim(worker_id: str, limit: int) -> list[Email]:
+    """Atomically take up to ``limit`` due rows for ``worker_id`` and commit.
+
+    PostgreSQL skips rows another worker holds (``FOR UPDATE SKIP LOCKED``);
+    SQLite runs the whole conditional update under its single write lock. Either
+    way a row is leased to one worker until ``locked_until``.
+    """
+    now = utcnow()
+    lease = timedelta(seconds=current_app.config["EMAIL_LEASE_SECONDS"])
+    candidates = (
+        select(Email.id)
+        .where(_claimable(now))
+        .order_by(Email.priority, Email.next_attempt_at, Email.id)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    claimed = db.session.execute(
+        update(Email)
+        .where(Email.id.in_(candidates.scalar_subquery()), _claimable(now))
+        .values(
+            state=EMAIL.SENDING,
+            locked_by=worker_id,
+            locked_until=now + lease,
+            attempts=Email.attempts + 1,
+        )
+        .returning(Email.id)
+        .execution_options(synchronize_session=False)
+    )
+    ids = list(claimed.scalars())
+    db.session.commit()
+    if not ids:
+        return []
+    rows = db.session.execute(
+        select(Email)
+        .where(Email.id.in_(ids))
+        .order_by(Email.priority, Email.next_attempt_at, Email.id)
+    )
+    return list(rows.scalars())
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait longer after each failed attempt, with jitter so retries spread out."""
+    delay = min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
+    return timedelta(seconds=delay * random.uniform(0.8, 1.2))
+
+
+@dataclass
+class BatchResult:
+    """What one batch did, for summaries and exit codes."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    released: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.retried + self.failed
+
+    def add(self, other: BatchResult) -> None:
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.released += other.released
+        self.errors.extend(other.errors)
+
+
+def _finish(email: Email, worker_id: str, outcome: str, started: float, **details: Any) -> None:
+    db.session.add(
+        Attempt(
+            email_id=email.id,
+            worker=worker_id,
+            started_at=utcnow() - timedelta(seconds=time.monotonic() - started),
+            duration_ms=int((time.monotonic() - started) * 1000),
+            outcome=outcome,
+            smtp_code=details.get("code"),
+            error=details.get("error"),
+        )
+    )
+    email.locked_by = None
+    email.locked_until = None
+    db.session.commit()
+
+
+def deliver_one(connection: Connection, email: Email, worker_id: str, result: BatchResult) -> None:
+    """Send one claimed row and record the outcome in its own commit."""
+    started = time.monotonic()
+    now = utcnow()
+    if email.expires_at is not None and email.expires_at <= now:
+        email.state = EMAIL.FAILED
+        email.last_error = "expired before it could be sent"
+        result.failed += 1
+        _finish(email, worker_id, EMAIL.OUTCOME_FAILED, started, error=email.last_error)
+        return
+    try:
+        message = build_message(email)
+        connection.send(message)
+    except DeliveryError as error:
+        email.last_error = str(error)
+        if error.permanent or email.attempts >= email.max_attempts:
+            email.state = EMAIL.FAILED
+            result.failed += 1
+            result.errors.append(f"#{email.id} to {email.to_address}: {error}")
+            outcome = EMAIL.OUTCOME_FAILED
+        else:
+            email.state = EMAIL.QUEUED
+            email.next_attempt_at = now + backoff(email.attempts)
+            result.retried += 1
+            outcome = EMAIL.OUTCOME_RETRY
+        _finish(email, worker_id, outcome, started, code=error.code, error=str(error))
+        return
+    except (ValueError, TypeError, LookupError) as error:
+        # The row itself is broken (a header that cannot be encoded, say):
+        # retrying cannot help, and it must not stall the rest of the batch.
+        email.state = EMAIL.FAILED
+        email.last_error = f"message could not be built: {error}"
+        result.failed += 1
+        result.errors.append(f"#{email.id} to {email.to_address}: {email.last_error}")
+        _finish(email, worker_id, EMAIL.OUTCOME_FAILED, started, error=email.last_error)
+        return
+    email.state = EMAIL.SENT
+    email.sent_at = utcnow()
+    email.last_error = None
+    result.sent += 1
+    _finish(email, worker_id, EMAIL.OUTCOME_SENT, started)
+
+
+def release(emails: list[Email], worker_id: str) -> int:
+    """Hand claimed but unsent rows back to the queue at once (a clean stop)."""
+    ids = [email.id for email in emails]
+    if not ids:
+        return 0
+    done = db.session.execute(
+        update(Email)
+        .where(
+            Email.id.in_(ids),
+            Email.state == EMAIL.SENDING,
+            Email.locked_by == worker_id,
+        )
+        .values(
+            state=EMAIL.QUEUED,
+            locked_by=None,
+            locked_until=None,
+            attempts=Email.attempts - 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return int(getattr(done, "rowcount", 0) or 0)
+
+
+def deliver_batch(
+    *,
+    batch_size: int | None = None,
+    worker_id: str | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> BatchResult:
+    """Claim one batch and deliver it over one connection of the configured transport."""
+    worker_id = worker_id or default_worker_id()
+    size = batch_size or current_app.config["EMAIL_BATCH_SIZE"]
+    result = BatchResult()
+    emails = claim(worker_id, size)
+    if not emails:
+        return result
+    transport = transport_for(current_app._get_current_object())  # type: ignore[attr-defined]
+    with transport.connect() as connection:
+        for index, email in enumerate(emails):
+            if should_stop():
+                result.released += release(emails[index:], worker_id)
+                break
+            deliver_one(connection, email, worker_id, result)
+    return result

@@ -1,0 +1,60 @@
+"""A delivery loop that stops cleanly on SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+from portal.emails.queue import BatchResult
+from portal.emails.queue import default_worker_id
+from portal.emails.queue import deliver_batch
+
+
+class Worker:
+    """Claim and deliver batches until told to stop."""
+
+    def __init__(
+        self,
+        *,
+        batch_size: int | None = None,
+        idle_sleep: float = 5.0,
+        worker_id: str | None = None,
+        report: Callable[[BatchResult], None] = lambda result: None,
+    ) -> None:
+        self.batch_size = batch_size
+        self.idle_sleep = idle_sleep
+        self.worker_id = worker_id or default_worker_id()
+        self.report = report
+        self._stop = threading.Event()
+
+    def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        """Finish the message in flight, release the rest of the batch, then exit."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self, *, once: bool = False) -> BatchResult:
+        """Deliver until stopped (or one batch with ``once``); return the totals."""
+        totals = BatchResult()
+        while not self.stopping:
+            result = deliver_batch(
+                batch_size=self.batch_size,
+                worker_id=self.worker_id,
+                should_stop=lambda: self.stopping,
+            )
+            totals.add(result)
+            if result.total or result.released:
+                self.report(result)
+            if once:
+                break
+            if not result.total:
+                self._stop.wait(self.idle_sleep)
+        return totals

@@ -1,0 +1,109 @@
+"""Error pages, and error reports emailed to ADMINS in production."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import traceback
+from datetime import timedelta
+
+from flask import Flask
+from flask import current_app
+from flask import render_template
+from flask import request
+from sqlalchemy import func
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import InternalServerError
+
+from portal.database import utcnow
+from portal.emails.models import Email
+from portal.emails.queue import enqueue
+from portal.extensions import db
+from portal.extensions import limiter
+
+PAGES = {403, 404, 405, 429, 500}
+
+
+def render_error(error: HTTPException) -> tuple[str, int, dict[str, str]]:
+    """Render the page for an HTTP error, in the site's layout."""
+    code = error.code or 500
+    headers: dict[str, str] = {}
+    retry_after = None
+    if code == 429:
+        retry_after = _retry_after_seconds()
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+    if code == 405 and error.valid_methods:  # type: ignore[attr-defined]
+        headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+    if code == 400:
+        # The request may be too broken to build links from (a forged Host).
+        return render_template("errors/400.html"), 400, headers
+    template = f"errors/{code}.html" if code in PAGES else "errors/default.html"
+    return (
+        render_template(template, error=error, code=code, retry_after=retry_after),
+        code,
+        headers,
+    )
+
+
+def _retry_after_seconds() -> int | None:
+    limit = limiter.current_limit
+    if limit is None:
+        return None
+    return max(1, math.ceil(limit.reset_at - time.time()))
+
+
+def handle_exception(error: InternalServerError) -> tuple[str, int, dict[str, str]]:
+    """Log an unhandled error, report it to ADMINS, and show the 500 page."""
+    original = getattr(error, "original_exception", None) or error
+    if not current_app.debug and current_app.config.get("ADMINS"):
+        report_error(original)
+    return render_error(InternalServerError())
+
+
+def error_fingerprint(error: BaseException) -> str:
+    """Identify an error by its type and where it was raised, not by its message."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    raw = f"{type(error).__module__}.{type(error).__qualname__}@{where}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+def report_error(error: BaseException) -> None:
+    """Queue one email per distinct error per interval to each of ADMINS."""
+    fingerprint = error_fingerprint(error)
+    subject = f"[{current_app.config['PORTAL_NAME']}] Error {fingerprint}: {type(error).__name__}"
+    try:
+        db.session.rollback()
+        since = utcnow() - timedelta(seconds=current_app.config["ERROR_EMAIL_INTERVAL"])
+        already = db.session.execute(
+            select(func.count(Email.id)).where(Email.subject == subject, Email.created_at >= since)
+        ).scalar_one()
+        if already:
+            return
+        details = "".join(traceback.format_exception(error))
+        for address in current_app.config["ADMINS"]:
+            enqueue(
+                address,
+                subject,
+                "error_report",
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "fingerprint": fingerprint,
+                    "details": details,
+                },
+                sensitive=True,
+            )
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - reporting must never hide the original error
+        db.session.rollback()
+        current_app.logger.exception("could not queue the error report %s", fingerprint)
+
+
+def init_errors(app: Flask) -> None:
+    """Route HTTP errors and unhandled exceptions to the site's pages."""
+    app.register_error_handler(HTTPException, render_error)
+    app.register_error_handler(InternalServerError, handle_exception)

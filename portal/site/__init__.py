@@ -1,0 +1,5 @@
+"""Site-wide pages."""
+
+from portal.site.views import bp
+
+__all__ = ["bp"]

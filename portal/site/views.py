@@ -1,0 +1,31 @@
+"""Site-wide pages: the home page and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import Response
+from flask import jsonify
+from flask import render_template
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from portal.extensions import db
+
+bp = Blueprint("site", __name__)
+
+
+@bp.route("/")
+def index() -> str:
+    """Show the home page."""
+    return render_template("site/index.html")
+
+
+@bp.route("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Report whether the database answers, for load balancers and monitors."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        db.session.rollback()
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", database="ok"), 200

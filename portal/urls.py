@@ -1,0 +1,29 @@
+"""Links that leave the site (in emails) are built from the configured base URL."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """Build an absolute URL from ``PORTAL_BASE_URL``, never from the request's Host."""
+    base = urlsplit(current_app.config["PORTAL_BASE_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https"
+    )
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Tell whether ``target`` is a path on this site, safe to redirect to."""
+    if not target or not target.startswith("/"):
+        return False
+    if target.startswith("//") or "\\" in target:
+        return False
+    if any(ord(char) < 32 or ord(char) == 127 for char in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc

@@ -1,0 +1,5 @@
+"""Accounts: sign-up, confirmation, sign-in, recovery and profiles."""
+
+from portal.users.views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,43 @@
+"""Account roles and statuses, imported as ``from portal.users import constants as USER``."""
+
+# Roles: a lower number holds more power.
+ADMIN = 0
+STAFF = 1
+USER = 2
+ROLE = {
+    ADMIN: "admin",
+    STAFF: "staff",
+    USER: "user",
+}
+
+# Statuses: NEW has not confirmed its email yet; INACTIVE cannot sign in.
+INACTIVE = 0
+NEW = 1
+ACTIVE = 2
+STATUS = {
+    INACTIVE: "inactive",
+    NEW: "new",
+    ACTIVE: "active",
+}
+
+NAME_MAX_LENGTH = 80
+# RFC 5321 caps a forward path at 256 octets including the angle brackets.
+EMAIL_MAX_LENGTH = 254
+
+
+def role_by_name(name: str) -> int:
+    """Return the role constant named ``name`` (any case); raise ``KeyError``."""
+    wanted = name.strip().lower()
+    for value, label in ROLE.items():
+        if label == wanted:
+            return value
+    raise KeyError(name)
+
+
+def status_by_name(name: str) -> int:
+    """Return the status constant named ``name`` (any case); raise ``KeyError``."""
+    wanted = name.strip().lower()
+    for value, label in STATUS.items():
+        if label == wanted:
+            return value
+    raise KeyError(name)

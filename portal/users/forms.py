@@ -1,0 +1,140 @@
+"""One form per account screen; each owns its validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from flask_wtf import RecaptchaField
+from wtforms import BooleanField
+from wtforms import EmailField
+from wtforms import PasswordField
+from wtforms import StringField
+from wtforms.validators import DataRequired
+from wtforms.validators import EqualTo
+from wtforms.validators import InputRequired
+from wtforms.validators import Length
+from wtforms.validators import ValidationError
+
+from portal.users import constants as USER
+from portal.users import services
+
+PASSWORD_MAX = 128
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+class NameMixin:
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=USER.NAME_MAX_LENGTH)],
+        filters=[_strip],
+    )
+
+
+class NewPasswordMixin:
+    """A new password typed twice and checked against the password policy."""
+
+    password = PasswordField(
+        "Password",
+        # Length here only refuses; a long password is never cut short.
+        validators=[InputRequired(), Length(max=PASSWORD_MAX)],
+        description="At least 8 characters. A few uncommon words make a strong password.",
+    )
+    confirm = PasswordField(
+        "Repeat password",
+        validators=[
+            InputRequired(),
+            EqualTo("password", message="The passwords do not match."),
+        ],
+    )
+
+    def password_inputs(self) -> tuple[str, ...]:
+        """Words the password must not lean on: the person's name and address."""
+        return ()
+
+    def validate_password(self, field: PasswordField) -> None:
+        problem = services.password_problem(field.data or "", self.password_inputs())
+        if problem:
+            raise ValidationError(problem)
+
+
+class EmailMixin:
+    email = EmailField(
+        "Email",
+        validators=[DataRequired(), Length(max=USER.EMAIL_MAX_LENGTH)],
+        filters=[_strip],
+    )
+
+
+class RegisterForm(NameMixin, EmailMixin, NewPasswordMixin, FlaskForm):
+    accept_tos = BooleanField(
+        "I accept the terms of service",
+        validators=[DataRequired(message="Please accept the terms of service to register.")],
+    )
+
+    def password_inputs(self) -> tuple[str, ...]:
+        return (self.name.data or "", self.email.data or "")
+
+    def validate_email(self, field: EmailField) -> None:
+        try:
+            field.data = services.clean_email(field.data or "")
+        except services.AccountError as error:
+            raise ValidationError(str(error)) from None
+        if services.email_taken(field.data):
+            raise ValidationError("An account with this email address already exists.")
+
+
+class CaptchaRegisterForm(RegisterForm):
+    recaptcha = RecaptchaField()
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[DataRequired(), Length(max=USER.EMAIL_MAX_LENGTH)],
+        filters=[_strip],
+    )
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=PASSWORD_MAX)])
+    remember = BooleanField("Keep me signed in on this device")
+
+
+class ForgotPasswordForm(EmailMixin, FlaskForm):
+    pass
+
+
+class ResetPasswordForm(NewPasswordMixin, FlaskForm):
+    def __init__(self, *args: Any, user_inputs: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inputs = user_inputs
+
+    def password_inputs(self) -> tuple[str, ...]:
+        return self._inputs
+
+
+class ProfileForm(NameMixin, FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[DataRequired(), Length(max=USER.EMAIL_MAX_LENGTH)],
+        filters=[_strip],
+        description="A new address takes effect once you follow the link we send to it.",
+    )
+
+
+class ChangePasswordForm(NewPasswordMixin, FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[InputRequired(), Length(max=PASSWORD_MAX)]
+    )
+
+    def __init__(self, *args: Any, user_inputs: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inputs = user_inputs
+
+    def password_inputs(self) -> tuple[str, ...]:
+        return self._inputs
+
+
+class ActionForm(FlaskForm):
+    """An empty form: it carries the CSRF token of a POST-only button."""

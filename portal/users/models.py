@@ -1,0 +1,90 @@
+"""The account model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint
+from sqlalchemy import Index
+from sqlalchemy import SmallInteger
+from sqlalchemy import String
+from sqlalchemy import func
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from werkzeug.security import check_password_hash
+from werkzeug.security import generate_password_hash
+
+from portal.database import UTCDateTime
+from portal.database import utcnow
+from portal.extensions import db
+from portal.users import constants as USER
+
+
+class User(UserMixin, db.Model):  # type: ignore[name-defined]
+    """A person who can sign in: a reader, a writer, staff or an admin."""
+
+    __tablename__ = "users_user"
+    __table_args__ = (
+        Index("ix_users_user_role_status", "role", "status"),
+        Index("ix_users_user_created_at", "created_at"),
+        CheckConstraint(f"role IN ({USER.ADMIN}, {USER.STAFF}, {USER.USER})", name="role"),
+        CheckConstraint(f"status IN ({USER.INACTIVE}, {USER.NEW}, {USER.ACTIVE})", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(USER.NAME_MAX_LENGTH))
+    email: Mapped[str] = mapped_column(String(USER.EMAIL_MAX_LENGTH))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[int] = mapped_column(SmallInteger, default=USER.USER)
+    status: Mapped[int] = mapped_column(SmallInteger, default=USER.NEW)
+    # Part of the session id: raising it ends every session signed with the old one.
+    session_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    login_count: Mapped[int] = mapped_column(default=0)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email!r} {USER.ROLE.get(self.role)}>"
+
+    def set_password(self, password: str) -> None:
+        """Store a salted scrypt hash of ``password``; the password itself is never kept."""
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        """Tell whether ``password`` matches the stored hash."""
+        return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:
+        """Return the session id: the account id and its session version."""
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status != USER.INACTIVE
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == USER.ADMIN
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (USER.ADMIN, USER.STAFF)
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.status == USER.ACTIVE
+
+    @property
+    def role_name(self) -> str:
+        return USER.ROLE[self.role]
+
+    @property
+    def status_name(self) -> str:
+        return USER.STATUS[self.status]
+
+
+# One account per address whatever its case: Bob@x.org is bob@x.org. Lookups
+# compare lower(email), so this index also serves them.
+Index("uq_users_user_email_lower", func.lower(User.email), unique=True)

@@ -1,0 +1,311 @@
+"""Account pages: register, confirm, sign in and out, recover, profile."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from flask_login import login_required
+from flask_login import login_user
+from flask_login import logout_user
+from flask_principal import AnonymousIdentity
+from flask_principal import Identity
+from flask_principal import identity_changed
+from werkzeug.wrappers import Response as BaseResponse
+
+from portal.extensions import limiter
+from portal.urls import is_safe_next
+from portal.users import services
+from portal.users import tokens
+from portal.users.forms import ActionForm
+from portal.users.forms import CaptchaRegisterForm
+from portal.users.forms import ChangePasswordForm
+from portal.users.forms import ForgotPasswordForm
+from portal.users.forms import LoginForm
+from portal.users.forms import ProfileForm
+from portal.users.forms import RegisterForm
+from portal.users.forms import ResetPasswordForm
+from portal.users.models import User
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+
+LOGIN_FAILED = "The email address or password is not correct."
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    """Keep account pages out of every cache, shared or private."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _login_failed(response: BaseResponse) -> bool:
+    # A successful sign-in redirects; only failures count toward the limits.
+    return response.status_code != 302
+
+
+def _account_key() -> str:
+    return "account:" + (request.form.get("email") or "").strip().lower()
+
+
+def _address_limit() -> str:
+    return str(current_app.config["LOGIN_LIMIT_PER_ADDRESS"])
+
+
+def _account_limit() -> str:
+    return str(current_app.config["LOGIN_LIMIT_PER_ACCOUNT"])
+
+
+def _email_limit() -> str:
+    return str(current_app.config["ACCOUNT_EMAIL_LIMIT"])
+
+
+def _next_url(default: str) -> str:
+    target = request.args.get("next")
+    return target if target and is_safe_next(target) else default
+
+
+def start_session(user: User, *, remember: bool = False) -> None:
+    """Sign ``user`` in on a fresh session, so nothing from before carries over."""
+    session.clear()
+    login_user(user, remember=remember, fresh=True)
+    identity_changed.send(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        identity=Identity(user.id),
+    )
+    services.record_login(user)
+
+
+def _renew_session(user: User) -> None:
+    # After the session version changed: keep this browser signed in.
+    login_user(user, fresh=True)
+
+
+@bp.route("/register/", methods=["GET", "POST"])
+@limiter.limit(
+    _email_limit,
+    methods=["POST"],
+    scope="account-email",
+    deduct_when=lambda r: r.status_code == 302,
+)
+def register() -> str | BaseResponse:
+    """Create a NEW account, queue its confirmation email and sign it in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("users.profile"))
+    form_class = CaptchaRegisterForm if current_app.config["RECAPTCHA_PUBLIC_KEY"] else RegisterForm
+    form = form_class()
+    if form.validate_on_submit():
+        try:
+            user = services.register(form.name.data, form.email.data, form.password.data)
+        except services.AccountError as error:
+            flash(str(error), "error")
+        else:
+            start_session(user)
+            flash(f"Welcome! We sent a confirmation link to {user.email}.", "success")
+            return redirect(url_for("users.profile"))
+    return render_template("users/register.html", form=form)
+
+
+@bp.route("/confirm/<token>/", methods=["GET", "POST"])
+def confirm(token: str) -> ResponseReturnValue:
+    """Confirm an address: GET shows the button, POST does it (mail scanners only GET)."""
+    form = ActionForm()
+    try:
+        user = services.check_confirmation(token)
+    except tokens.TokenError as error:
+        return render_template("users/token_invalid.html", message=str(error), kind="confirm"), 400
+    if form.validate_on_submit():
+        services.confirm_account(token)
+        flash("Thank you: your email address is confirmed.", "success")
+        return redirect(
+            url_for("users.profile" if current_user.is_authenticated else "users.login")
+        )
+    return render_template("users/confirm.html", form=form, user=user)
+
+
+@bp.route("/confirm/resend/", methods=["POST"])
+@login_required
+@limiter.limit(_email_limit, scope="account-email")
+def resend_confirmation() -> BaseResponse:
+    """Queue a new confirmation link to the signed-in account's address."""
+    form = ActionForm()
+    if form.validate_on_submit():
+        try:
+            services.resend_confirmation(current_user)
+        except services.AccountError as error:
+            flash(str(error), "info")
+        else:
+            flash(f"We sent a new confirmation link to {current_user.email}.", "success")
+    return redirect(url_for("users.profile"))
+
+
+@bp.route("/login/", methods=["GET", "POST"])
+@limiter.limit(_address_limit, methods=["POST"], scope="login-address", deduct_when=_login_failed)
+@limiter.limit(
+    _account_limit,
+    key_func=_account_key,
+    methods=["POST"],
+    scope="login-account",
+    deduct_when=_login_failed,
+)
+def login() -> str | BaseResponse:
+    """Sign in with email and password."""
+    if current_user.is_authenticated:
+        return redirect(_next_url(url_for("users.profile")))
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.email.data, form.password.data)
+        except services.AccountDisabled as error:
+            flash(str(error), "error")
+        else:
+            if user is None:
+                flash(LOGIN_FAILED, "error")
+            else:
+                start_session(user, remember=form.remember.data)
+                flash(f"Welcome back, {user.name}.", "success")
+                return redirect(_next_url(url_for("users.profile")))
+    return render_template("users/login.html", form=form)
+
+
+@bp.route("/logout/", methods=["POST"])
+def logout() -> BaseResponse:
+    """Sign out of this browser."""
+    form = ActionForm()
+    if form.validate_on_submit() and current_user.is_authenticated:
+        logout_user()
+        session.clear()
+        identity_changed.send(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            identity=AnonymousIdentity(),
+        )
+        flash("You are signed out.", "info")
+    return redirect(url_for("site.index"))
+
+
+@bp.route("/forgot/", methods=["GET", "POST"])
+@limiter.limit(_email_limit, methods=["POST"], scope="account-email")
+def forgot_password() -> str | BaseResponse:
+    """Ask for a password reset link; the answer is the same for every address."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        services.request_password_reset(form.email.data)
+        flash(
+            "If an account uses that address, a link to reset its password is on its way.",
+            "info",
+        )
+        return redirect(url_for("users.login"))
+    return render_template("users/forgot.html", form=form)
+
+
+@bp.route("/reset/<token>/", methods=["GET", "POST"])
+def reset_password(token: str) -> ResponseReturnValue:
+    """Choose a new password from a reset link."""
+    try:
+        user = services.check_reset(token)
+    except (tokens.TokenError, services.AccountDisabled) as error:
+        return render_template("users/token_invalid.html", message=str(error), kind="reset"), 400
+    form = ResetPasswordForm(user_inputs=(user.name, user.email))
+    if form.validate_on_submit():
+        try:
+            services.reset_password(token, form.password.data)
+        except (tokens.TokenError, services.AccountError) as error:
+            flash(str(error), "error")
+        else:
+            if current_user.is_authenticated:
+                logout_user()
+            session.clear()
+            flash("Your password is changed. Sign in with the new one.", "success")
+            return redirect(url_for("users.login"))
+    return render_template("users/reset.html", form=form)
+
+
+@bp.route("/me/")
+@login_required
+def profile() -> str:
+    """Show the signed-in account."""
+    return render_template("users/profile.html", user=current_user, form=ActionForm())
+
+
+@bp.route("/me/edit/", methods=["GET", "POST"])
+@login_required
+def edit_profile() -> str | BaseResponse:
+    """Change the name now, and the email address once the new one is confirmed."""
+    form = ProfileForm(obj=current_user)
+    if form.validate_on_submit():
+        try:
+            if form.name.data != current_user.name:
+                services.update_profile(current_user, form.name.data)
+                flash("Your name is updated.", "success")
+            if form.email.data.lower() != current_user.email.lower():
+                address = services.request_email_change(current_user, form.email.data)
+                flash(
+                    f"We sent a link to {address}. Your address changes when you follow it.",
+                    "info",
+                )
+        except services.AccountError as error:
+            form.email.errors = [*form.email.errors, str(error)]
+        else:
+            return redirect(url_for("users.profile"))
+    return render_template("users/edit.html", form=form)
+
+
+@bp.route("/me/email/<token>/", methods=["GET", "POST"])
+def change_email(token: str) -> ResponseReturnValue:
+    """Confirm a new email address from the link sent to it."""
+    form = ActionForm()
+    try:
+        user, address = services.check_email_change(token)
+    except tokens.TokenError as error:
+        return render_template("users/token_invalid.html", message=str(error), kind="email"), 400
+    if form.validate_on_submit():
+        try:
+            services.confirm_email_change(token)
+        except (tokens.TokenError, services.AccountError) as error:
+            flash(str(error), "error")
+        else:
+            flash(f"Your email address is now {address}.", "success")
+            return redirect(
+                url_for("users.profile" if current_user.is_authenticated else "users.login")
+            )
+    return render_template("users/change_email.html", form=form, user=user, address=address)
+
+
+@bp.route("/me/password/", methods=["GET", "POST"])
+@login_required
+def change_password() -> str | BaseResponse:
+    """Change the password; every other session ends."""
+    form = ChangePasswordForm(user_inputs=(current_user.name, current_user.email))
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user, form.current_password.data, form.password.data)
+        except services.AccountError as error:
+            form.current_password.errors = [*form.current_password.errors, str(error)]
+        else:
+            _renew_session(current_user)
+            flash(
+                "Your password is changed. Other devices have been signed out.",
+                "success",
+            )
+            return redirect(url_for("users.profile"))
+    return render_template("users/password.html", form=form)
+
+
+@bp.route("/me/logout-everywhere/", methods=["POST"])
+@login_required
+def logout_everywhere() -> BaseResponse:
+    """End every other session of this account."""
+    form = ActionForm()
+    if form.validate_on_submit():
+        services.logout_everywhere(current_user)
+        _renew_session(current_user)
+        flash("Every other session of your account has been signed out.", "success")
+    return redirect(url_for("users.profile"))
