@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import ConfigurationError
 from config import config_for
 from config import startup_problems
+from portal.emails.transports import TRANSPORTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,6 +59,11 @@ def load_config(app: Flask, config: Mapping[str, Any] | object | None) -> None:
                 else ""
             )
             raise ConfigurationError(f"Refusing to start: {problems[0]}{more}")
+    if app.config.get("MAIL_TRANSPORT") not in TRANSPORTS:
+        raise ConfigurationError(
+            f"MAIL_TRANSPORT={app.config.get('MAIL_TRANSPORT')!r} is unknown; "
+            f"use one of {', '.join(TRANSPORTS)}."
+        )
     if app.testing:
         # Tests fail on a misspelt template variable instead of rendering blank.
         app.jinja_env.undefined = StrictUndefined
@@ -102,7 +108,9 @@ def register_blueprints(app: Flask) -> None:
     """Mount the public and account pages."""
     from portal import site
     from portal import users
+    from portal.urls import TokenConverter
 
+    app.url_map.converters["token"] = TokenConverter
     app.register_blueprint(site.bp)
     app.register_blueprint(users.bp)
 

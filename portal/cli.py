@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from config import production_problems
 from config.settings import SECRET_KEY_FILE
 from config.settings import config_for
+from config.settings import read_instance_secret
 from portal.emails import constants as EMAIL
 from portal.extensions import db
 from portal.users import constants as USER
@@ -90,14 +91,20 @@ def init_command() -> None:
     instance = Path(current_app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     key_file = instance / SECRET_KEY_FILE
-    if key_file.exists():
+    if read_instance_secret(instance):
         click.echo(f"Secret key: kept {key_file}")
     else:
+        key_file.unlink(missing_ok=True)  # an empty file is no key at all
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(secrets.token_hex(32) + "\n")
         click.echo(f"Secret key: wrote {key_file}")
-    upgrade()
+    try:
+        upgrade()
+    except SQLAlchemyError as error:
+        # A wrong DATABASE_URL or a server that is down: say so, no traceback.
+        detail = str(getattr(error, "orig", None) or error).splitlines()[0]
+        raise fail(f"The database could not be migrated: {detail}") from None
     click.echo("Database: schema is up to date.")
 
 
@@ -164,7 +171,13 @@ def users_group() -> None:
 @users_group.command("list")
 @click.option("--role", help="Only this role (admin, staff, user).")
 @click.option("--status", help="Only this status (inactive, new, active).")
-@click.option("--limit", default=100, show_default=True, help="Show at most this many.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="Show at most this many.",
+)
 @with_appcontext
 def users_list_command(role: str | None, status: str | None, limit: int) -> None:
     """List accounts, newest first."""
@@ -267,6 +280,7 @@ def seed_command(extra_users: int, force: bool) -> None:
         else:
             user.set_password(password)
             user.role, user.status = role, USER.ACTIVE
+            services.end_other_sessions(user)
     db.session.commit()
     if extra_users:
         _seed_users(extra_users)

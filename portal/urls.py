@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+from werkzeug.routing import BaseConverter
 
 
 def external_url(endpoint: str, **values: Any) -> str:
@@ -27,3 +28,9 @@ def is_safe_next(target: str | None) -> bool:
         return False
     parts = urlsplit(target)
     return not parts.scheme and not parts.netloc
+
+
+class TokenConverter(BaseConverter):
+    """Match a signed token (it always holds a dot), so ``confirm/resend/`` is not one."""
+
+    regex = r"[A-Za-z0-9_\-.]*\.[A-Za-z0-9_\-.]+"

@@ -17,6 +17,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine import make_url
 
 from portal import create_app
 from portal.database import Base
@@ -60,17 +61,30 @@ def database_url(
     """One schema per backend for the whole run; tests get it emptied."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.sqlite3'}"
-    else:
-        require_service(POSTGRES_URL, 5432, "PostgreSQL")
-        url = POSTGRES_URL
+        engine = create_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        yield url
+        return
+    require_service(POSTGRES_URL, 5432, "PostgreSQL")
+    # A schema of its own, so test runs side by side never see each other's rows.
+    schema = f"portal_test_{os.getpid()}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    url = (
+        make_url(POSTGRES_URL)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
     engine = create_engine(url)
-    Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
     engine.dispose()
     yield url
-    engine = create_engine(url)
-    Base.metadata.drop_all(engine)
-    engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    admin.dispose()
 
 
 def empty_tables(engine: Engine) -> None:
@@ -84,6 +98,18 @@ def empty_tables(engine: Engine) -> None:
                 connection.execute(table.delete())
 
 
+class IsolatedClient(FlaskClient):
+    """Run each request in its own app context, as a server would.
+
+    Tests hold an app context open for factories and queries; without this,
+    requests would share its ``g`` and database session.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def make_app(database_url: str) -> Iterator[Any]:
     """Build apps on the test database with config overrides; clean up after."""
@@ -93,6 +119,7 @@ def make_app(database_url: str) -> Iterator[Any]:
         config = {"PORTAL_ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url}
         config.update(overrides)
         app = create_app(config)
+        app.test_client_class = IsolatedClient
         apps.append(app)
         return app
 
@@ -133,9 +160,9 @@ CSRF_RE = re.compile(
 )
 
 
-def csrf_token(client: FlaskClient, path: str) -> str:
+def csrf_token(client: FlaskClient, path: str, **kwargs: Any) -> str:
     """Fetch ``path`` and return the CSRF token of its form."""
-    response = client.get(path)
+    response = client.get(path, headers=kwargs.get("headers"))
     match = CSRF_RE.search(response.get_data(as_text=True))
     assert match, f"no CSRF token on {path} ({response.status_code})"
     return match.group(1) or match.group(2)
@@ -155,7 +182,7 @@ class Browser:
         token_from: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        token = csrf_token(self.client, token_from or path)
+        token = csrf_token(self.client, token_from or path, headers=kwargs.get("headers"))
         payload = {"csrf_token": token, **(data or {})}
         return self.client.post(path, data=payload, **kwargs)
 

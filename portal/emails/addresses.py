@@ -38,10 +38,11 @@ def normalize_address(value: str, *, field: str = "address") -> str:
     candidate = value.strip()
     if not candidate:
         raise InvalidHeader(f"The {field} is empty.")
-    if any(sep in candidate for sep in ",;") or candidate.count("@") != 1:
+    if any(sep in candidate for sep in ",;") or candidate.count("@") > 1:
         raise InvalidHeader(f"The {field} must be exactly one email address.")
     try:
-        result = validate_email(candidate, check_deliverability=False)
+        # No SMTPUTF8: a non-ASCII mailbox name could never be delivered by our transport.
+        result = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise InvalidHeader(f"The {field} is not valid: {error}") from None
     return result.normalized

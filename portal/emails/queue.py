@@ -19,6 +19,7 @@ from typing import Any
 from flask import current_app
 from flask import render_template
 from jinja2 import TemplateNotFound
+from sqlalchemy import ColumnElement
 from sqlalchemy import and_
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -152,10 +153,17 @@ def claim(worker_id: str, limit: int) -> list[Email]:
         .limit(limit)
     )
     if db.session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+        # Lock the candidates in their own statement. Inside the UPDATE, the
+        # planner may rescan a ``LIMIT ... FOR UPDATE SKIP LOCKED`` subquery once
+        # per outer row (a nested-loop semi join) and claim more than ``limit``
+        # rows. The row locks hold until the commit below.
+        locked = db.session.execute(candidates.with_for_update(skip_locked=True))
+        chosen: ColumnElement[bool] = Email.id.in_(list(locked.scalars()))
+    else:
+        chosen = Email.id.in_(candidates.scalar_subquery())
     claimed = db.session.execute(
         update(Email)
-        .where(Email.id.in_(candidates.scalar_subquery()), _claimable(now))
+        .where(chosen, _claimable(now))
         .values(
             state=EMAIL.SENDING,
             locked_by=worker_id,
@@ -299,10 +307,11 @@ def deliver_batch(
     worker_id = worker_id or default_worker_id()
     size = batch_size or current_app.config["EMAIL_BATCH_SIZE"]
     result = BatchResult()
+    # Built first: a bad setting must fail before any row is leased.
+    transport = transport_for(current_app._get_current_object())  # type: ignore[attr-defined]
     emails = claim(worker_id, size)
     if not emails:
         return result
-    transport = transport_for(current_app._get_current_object())  # type: ignore[attr-defined]
     with transport.connect() as connection:
         for index, email in enumerate(emails):
             if should_stop():

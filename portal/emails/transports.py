@@ -88,10 +88,14 @@ class SMTPConnection:
             )
         else:
             client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
-            if settings.use_tls:
+        try:
+            if settings.use_tls and not settings.use_ssl:
                 client.starttls(context=context)
-        if settings.username and settings.password:
-            client.login(settings.username, settings.password)
+            if settings.username and settings.password:
+                client.login(settings.username, settings.password)
+        except BaseException:
+            client.close()
+            raise
         return client
 
     def close(self) -> None:
@@ -104,12 +108,22 @@ class SMTPConnection:
         self.client = None
 
     def send(self, message: EmailMessage) -> None:
-        try:
-            if self.client is None:
+        if self.client is None:
+            try:
                 self.client = self._open()
+            except (smtplib.SMTPException, OSError) as error:
+                # Refused greeting, failed STARTTLS or login: the server or our
+                # settings are at fault, not this message, whatever the code. A
+                # 5xx here must not fail every row of the batch for good.
+                raise DeliveryError(f"connection error: {error}", permanent=False) from None
+        try:
             refused = self.client.send_message(message)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
+            if self.client is not None and self.client.sock is None:
+                # A 421 makes smtplib close the session: forget it, so the next
+                # message opens a fresh one instead of failing on a dead client.
+                self._drop()
             raise self._reply_error(code, reply) from None
         except smtplib.SMTPResponseException as error:
             self._reset()
@@ -177,6 +191,7 @@ class SMTPTransport:
 
 
 OUTBOX_KEY = "portal.outbox"
+TRANSPORTS = ("smtp", "console", "memory")
 
 
 def outbox(app: Flask) -> list[EmailMessage]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import Response
+from flask import current_app
 from flask import jsonify
 from flask import render_template
+from flask import send_from_directory
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -18,6 +20,14 @@ bp = Blueprint("site", __name__)
 def index() -> str:
     """Show the home page."""
     return render_template("site/index.html")
+
+
+@bp.route("/favicon.ico")
+def favicon() -> Response:
+    """Serve the icon browsers ask for on pages that do not name one."""
+    return send_from_directory(
+        current_app.static_folder or "static", "img/favicon.svg", mimetype="image/svg+xml"
+    )
 
 
 @bp.route("/healthz")

@@ -33,6 +33,8 @@ class AccountDisabled(AccountError):
     """The account exists but may not sign in."""
 
 
+ZXCVBN_MAX_LENGTH = 72
+
 DISABLED_MESSAGE = (
     "This account is disabled. Contact the site's staff if you think this is a mistake."
 )
@@ -75,7 +77,9 @@ def password_problem(password: str, user_inputs: tuple[str, ...] = ()) -> str | 
         return f"Use at most {high} characters."
     inputs = [value for value in user_inputs if value]
     inputs += [part for value in inputs for part in value.replace("@", " ").split()]
-    result = zxcvbn(password, user_inputs=inputs)
+    # zxcvbn refuses input past 72 characters; the estimate of a prefix is a
+    # lower bound for the whole, which is still hashed and checked in full.
+    result = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=inputs)
     if result["score"] >= config["PASSWORD_MIN_SCORE"]:
         return None
     feedback = result.get("feedback") or {}
@@ -101,6 +105,18 @@ def _dummy_hash() -> str:
 # -- sign up, confirm, sign in -------------------------------------------------
 
 
+def clean_name(name: str) -> str:
+    """Return ``name`` trimmed; raise ``AccountError`` if empty or too long."""
+    name = name.strip()
+    if not name:
+        raise AccountError("A name is required.")
+    if len(name) > USER.NAME_MAX_LENGTH:
+        raise AccountError(f"A name has at most {USER.NAME_MAX_LENGTH} characters.")
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        raise AccountError("A name cannot contain control characters.")
+    return name
+
+
 def create_account(
     name: str,
     email: str,
@@ -110,9 +126,7 @@ def create_account(
     status: int = USER.NEW,
 ) -> User:
     """Add an account after checking the address, its uniqueness and the password."""
-    name = name.strip()
-    if not name:
-        raise AccountError("A name is required.")
+    name = clean_name(name)
     address = clean_email(email)
     if email_taken(address):
         raise AccountError("An account with this email address already exists.")
@@ -290,10 +304,7 @@ def change_password(user: User, current: str, new: str) -> None:
 
 def update_profile(user: User, name: str) -> None:
     """Change the account's display name."""
-    name = name.strip()
-    if not name:
-        raise AccountError("A name is required.")
-    user.name = name
+    user.name = clean_name(name)
     db.session.commit()
 
 

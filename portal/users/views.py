@@ -114,7 +114,7 @@ def register() -> str | BaseResponse:
     return render_template("users/register.html", form=form)
 
 
-@bp.route("/confirm/<token>/", methods=["GET", "POST"])
+@bp.route("/confirm/<token:token>/", methods=["GET", "POST"])
 def confirm(token: str) -> ResponseReturnValue:
     """Confirm an address: GET shows the button, POST does it (mail scanners only GET)."""
     form = ActionForm()
@@ -206,7 +206,7 @@ def forgot_password() -> str | BaseResponse:
     return render_template("users/forgot.html", form=form)
 
 
-@bp.route("/reset/<token>/", methods=["GET", "POST"])
+@bp.route("/reset/<token:token>/", methods=["GET", "POST"])
 def reset_password(token: str) -> ResponseReturnValue:
     """Choose a new password from a reset link."""
     try:
@@ -258,7 +258,7 @@ def edit_profile() -> str | BaseResponse:
     return render_template("users/edit.html", form=form)
 
 
-@bp.route("/me/email/<token>/", methods=["GET", "POST"])
+@bp.route("/me/email/<token:token>/", methods=["GET", "POST"])
 def change_email(token: str) -> ResponseReturnValue:
     """Confirm a new email address from the link sent to it."""
     form = ActionForm()

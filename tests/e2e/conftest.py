@@ -1,0 +1,132 @@
+"""Real-browser fixtures: the app on a loopback port, driven by Chromium through Playwright."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser
+from playwright.sync_api import ConsoleMessage
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
+from playwright.sync_api import Playwright
+from playwright.sync_api import sync_playwright
+from werkzeug.serving import BaseWSGIServer
+from werkzeug.serving import make_server
+
+from portal.emails.queue import deliver_batch
+from portal.emails.transports import outbox
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@dataclass
+class LiveServer:
+    """The app served over real HTTP, and its memory outbox."""
+
+    app: Flask
+    url: str
+
+    def deliver_mail(self) -> list[EmailMessage]:
+        """Run the outbox worker once and return every message delivered so far."""
+        with self.app.app_context():
+            deliver_batch()
+        return outbox(self.app)
+
+
+@dataclass
+class ConsoleErrors:
+    """Console errors of a page (CSP violations, failed loads) and uncaught exceptions."""
+
+    messages: list[str] = field(default_factory=list)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        where = message.location.get("url") or (message.page.url if message.page else "?")
+        self.messages.append(f"{message.text} (at {where})")
+
+    def on_page_error(self, error: PlaywrightError) -> None:
+        self.messages.append(f"uncaught: {error.message}")
+
+
+def _not_ready(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"The app is not mounted yet.\n"]
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium: skip without it, but fail in CI, where it must be installed."""
+    if CHROMIUM.exists():
+        return str(CHROMIUM)
+    message = f"Chromium is not installed at {CHROMIUM}"
+    if IN_CI:
+        pytest.fail(f"{message}; CI requires it.")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def playwright(chromium_path: str) -> Iterator[Playwright]:
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright: Playwright, chromium_path: str) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(
+        executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def live_server(make_app: Any) -> Iterator[LiveServer]:
+    """Serve a fresh app on a free loopback port; its email links point at that port.
+
+    The socket is bound first (port 0), so the port is known before the app is
+    built with ``PORTAL_BASE_URL``; the app is mounted before serving starts.
+    """
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, _not_ready, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        server.app = make_app(PORTAL_BASE_URL=url)
+    except BaseException:
+        server.server_close()
+        raise
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield LiveServer(app=server.app, url=url)
+    server.shutdown()  # serve_forever closes the socket as it returns
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the live server did not stop"
+
+
+@pytest.fixture
+def console_errors() -> ConsoleErrors:
+    return ConsoleErrors()
+
+
+@pytest.fixture
+def page(
+    chromium: Browser, live_server: LiveServer, console_errors: ConsoleErrors
+) -> Iterator[Page]:
+    """A page in a fresh browser context (no cookies) that records console errors."""
+    context = chromium.new_context(base_url=live_server.url)
+    tab = context.new_page()
+    tab.on("console", console_errors.on_console)
+    tab.on("pageerror", console_errors.on_page_error)
+    yield tab
+    context.close()
