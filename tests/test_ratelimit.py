@@ -61,11 +61,15 @@ def test_failed_sign_ins_against_one_account_are_limited_from_any_address(limite
 
 
 def test_successful_sign_ins_do_not_count(limited):
-    app, client = limited(LOGIN_LIMIT_PER_ADDRESS="2 per minute", LOGIN_LIMIT_PER_ACCOUNT="2 per minute")
+    app, client = limited(
+        LOGIN_LIMIT_PER_ADDRESS="2 per minute", LOGIN_LIMIT_PER_ACCOUNT="2 per minute"
+    )
     with app.app_context():
         factories.UserFactory(email="ann@example.com")
     for _ in range(4):
-        assert login_from(client, "10.0.0.1", "ann@example.com", factories.PASSWORD).status_code == 302
+        assert (
+            login_from(client, "10.0.0.1", "ann@example.com", factories.PASSWORD).status_code == 302
+        )
         AuthActions(client).logout()
 
 

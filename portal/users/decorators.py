@@ -12,8 +12,6 @@ from flask_login import current_user
 from flask_principal import Permission
 
 from portal.extensions import login_manager
-from portal.security import staff_permission
-from portal.security import writer_permission
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,7 +30,3 @@ def permission_required(permission: Permission) -> Callable[[F], F]:
         return cast(F, wrapped)
 
     return decorator
-
-
-staff_required = permission_required(staff_permission)
-writer_required = permission_required(writer_permission)
