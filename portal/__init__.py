@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, Any] | object | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_hardening(app)
+    register_mail(app)
     register_commands(app)
     register_admin(app)
     return app
@@ -122,6 +123,13 @@ def register_hardening(app: Flask) -> None:
 
     init_http(app)
     init_errors(app)
+
+
+def register_mail(app: Flask) -> None:
+    """Deliver NOW messages in the request that queued them, after it commits."""
+    from portal.emails.queue import deliver_now
+
+    app.after_request(deliver_now)
 
 
 def register_commands(app: Flask) -> None:

@@ -16,11 +16,15 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
+from flask import Response
 from flask import current_app
+from flask import g
+from flask import has_request_context
 from flask import render_template
 from jinja2 import TemplateNotFound
 from sqlalchemy import ColumnElement
 from sqlalchemy import and_
+from sqlalchemy import inspect
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
@@ -99,6 +103,8 @@ def enqueue(
         created_by_id=created_by_id,
     )
     db.session.add(email)
+    if priority == EMAIL.NOW:
+        _send_with_request(email)
     return email
 
 
@@ -137,12 +143,13 @@ def _claimable(now: datetime) -> Any:
     )
 
 
-def claim(worker_id: str, limit: int) -> list[Email]:
+def claim(worker_id: str, limit: int, *, ids: list[int] | None = None) -> list[Email]:
     """Atomically take up to ``limit`` due rows for ``worker_id`` and commit.
 
     PostgreSQL skips rows another worker holds (``FOR UPDATE SKIP LOCKED``);
     SQLite runs the whole conditional update under its single write lock. Either
-    way a row is leased to one worker until ``locked_until``.
+    way a row is leased to one worker until ``locked_until``. ``ids`` narrows
+    the claim to those rows (a NOW message sent by the request that queued it).
     """
     now = utcnow()
     lease = timedelta(seconds=current_app.config["EMAIL_LEASE_SECONDS"])
@@ -152,6 +159,8 @@ def claim(worker_id: str, limit: int) -> list[Email]:
         .order_by(Email.priority, Email.next_attempt_at, Email.id)
         .limit(limit)
     )
+    if ids is not None:
+        candidates = candidates.where(Email.id.in_(ids))
     if db.session.get_bind().dialect.name == "postgresql":
         # Lock the candidates in their own statement. Inside the UPDATE, the
         # planner may rescan a ``LIMIT ... FOR UPDATE SKIP LOCKED`` subquery once
@@ -199,6 +208,8 @@ class BatchResult:
     retried: int = 0
     failed: int = 0
     released: int = 0
+    # Rows whose lease ran out before their turn: another worker may own them now.
+    lost: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -210,6 +221,7 @@ class BatchResult:
         self.retried += other.retried
         self.failed += other.failed
         self.released += other.released
+        self.lost += other.lost
         self.errors.extend(other.errors)
 
 
@@ -234,6 +246,11 @@ def deliver_one(connection: Connection, email: Email, worker_id: str, result: Ba
     """Send one claimed row and record the outcome in its own commit."""
     started = time.monotonic()
     now = utcnow()
+    if email.locked_by != worker_id or email.locked_until is None or email.locked_until <= now:
+        # The batch outlived its lease; sending now could duplicate another
+        # worker's delivery. Leave the row to whoever holds it.
+        result.lost += 1
+        return
     if email.expires_at is not None and email.expires_at <= now:
         email.state = EMAIL.FAILED
         email.last_error = "expired before it could be sent"
@@ -297,11 +314,37 @@ def release(emails: list[Email], worker_id: str) -> int:
     return int(getattr(done, "rowcount", 0) or 0)
 
 
+class Pacer:
+    """Space sends to at most ``per_minute`` a minute (``EMAIL_RATE_LIMIT``)."""
+
+    def __init__(
+        self,
+        per_minute: int | None,
+        wait: Callable[[float], object] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.wait = wait
+        self.clock = clock
+        self.next_at = 0.0
+
+    def __call__(self) -> None:
+        if not self.interval:
+            return
+        now = self.clock()
+        if now < self.next_at:
+            self.wait(self.next_at - now)
+            now = self.clock()
+        self.next_at = max(now, self.next_at) + self.interval
+
+
 def deliver_batch(
     *,
     batch_size: int | None = None,
     worker_id: str | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    pacer: Pacer | None = None,
+    ids: list[int] | None = None,
 ) -> BatchResult:
     """Claim one batch and deliver it over one connection of the configured transport."""
     worker_id = worker_id or default_worker_id()
@@ -309,13 +352,46 @@ def deliver_batch(
     result = BatchResult()
     # Built first: a bad setting must fail before any row is leased.
     transport = transport_for(current_app._get_current_object())  # type: ignore[attr-defined]
-    emails = claim(worker_id, size)
+    pace = pacer or Pacer(current_app.config.get("EMAIL_RATE_LIMIT"))
+    emails = claim(worker_id, size, ids=ids)
     if not emails:
         return result
     with transport.connect() as connection:
         for index, email in enumerate(emails):
+            if not should_stop():
+                pace()
             if should_stop():
                 result.released += release(emails[index:], worker_id)
                 break
             deliver_one(connection, email, worker_id, result)
     return result
+
+
+NOW_KEY = "portal_emails_now"
+
+
+def _send_with_request(email: Email) -> None:
+    """Remember a NOW message so the request that queued it also delivers it."""
+    if has_request_context():
+        g.setdefault(NOW_KEY, []).append(email)
+
+
+def deliver_now(response: Response) -> Response:
+    """Deliver the request's NOW messages once they are committed.
+
+    Runs after the view. A failure leaves the row queued with its backoff, so
+    a worker retries it like any other; the response is never affected.
+    """
+    emails = g.pop(NOW_KEY, None)
+    if not emails:
+        return response
+    try:
+        db.session.rollback()  # only committed rows are delivered
+        identities = [inspect(email).identity for email in emails]
+        ids = [identity[0] for identity in identities if identity]
+        if ids:
+            deliver_batch(batch_size=len(ids), ids=ids, worker_id=f"request:{default_worker_id()}")
+    except Exception:  # noqa: BLE001 - the queue keeps the message; log and go on
+        db.session.rollback()
+        current_app.logger.exception("could not deliver NOW messages in the request")
+    return response

@@ -7,7 +7,10 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from flask import current_app
+
 from portal.emails.queue import BatchResult
+from portal.emails.queue import Pacer
 from portal.emails.queue import default_worker_id
 from portal.emails.queue import deliver_batch
 
@@ -28,6 +31,8 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.report = report
         self._stop = threading.Event()
+        # One pacer across batches, woken early by a stop request.
+        self.pacer = Pacer(current_app.config.get("EMAIL_RATE_LIMIT"), wait=self._stop.wait)
 
     def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         """Finish the message in flight, release the rest of the batch, then exit."""
@@ -49,6 +54,7 @@ class Worker:
                 batch_size=self.batch_size,
                 worker_id=self.worker_id,
                 should_stop=lambda: self.stopping,
+                pacer=self.pacer,
             )
             totals.add(result)
             if result.total or result.released:
