@@ -125,6 +125,8 @@ class BaseConfig:
         self.EMAIL_BATCH_SIZE = _env_int("EMAIL_BATCH_SIZE", 50)
         self.EMAIL_LEASE_SECONDS = _env_int("EMAIL_LEASE_SECONDS", 300)
         self.EMAIL_MAX_ATTEMPTS = _env_int("EMAIL_MAX_ATTEMPTS", 5)
+        # Messages per minute per worker; 0 sends as fast as the server takes them.
+        self.EMAIL_RATE_LIMIT = _env_int("EMAIL_RATE_LIMIT", 0)
 
         # Unhandled errors are emailed here (through the outbox) in production.
         self.ADMINS = _env_list("ADMINS")
@@ -259,6 +261,12 @@ def startup_problems(config: Mapping[str, Any]) -> list[str]:
     for name in ("SESSION_COOKIE_HTTPONLY", "REMEMBER_COOKIE_HTTPONLY"):
         if not config.get(name):
             problems.append(f"{name} is off: scripts must not read the session cookies.")
+    for name in ("SESSION_COOKIE_SAMESITE", "REMEMBER_COOKIE_SAMESITE"):
+        if config.get(name) not in {"Lax", "Strict"}:
+            problems.append(
+                f"{name} is {config.get(name)!r}: use 'Lax' so other sites cannot "
+                "send requests with the session."
+            )
     return problems
 
 

@@ -40,7 +40,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given; use portal.database.utcnow()")
+            # A naive value (typed into an admin filter, say) is read as UTC,
+            # the zone every screen shows.
+            return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:

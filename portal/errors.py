@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 import traceback
 from datetime import timedelta
+from pathlib import Path
 
 from flask import Flask
 from flask import current_app
+from flask import g
 from flask import render_template
 from flask import request
+from flask_login import current_user
 from sqlalchemy import func
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
@@ -22,8 +24,10 @@ from portal.emails.models import Email
 from portal.emails.queue import enqueue
 from portal.extensions import db
 from portal.extensions import limiter
+from portal.extensions import login_manager
 
 PAGES = {403, 404, 405, 429, 500}
+PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 def render_error(error: HTTPException) -> tuple[str, int, dict[str, str]]:
@@ -52,7 +56,8 @@ def _retry_after_seconds() -> int | None:
     limit = limiter.current_limit
     if limit is None:
         return None
-    return max(1, math.ceil(limit.reset_at - time.time()))
+    # The same arithmetic as the Retry-After header Flask-Limiter sets.
+    return max(1, int(limit.reset_at - time.time()))
 
 
 def handle_exception(error: InternalServerError) -> tuple[str, int, dict[str, str]]:
@@ -60,13 +65,37 @@ def handle_exception(error: InternalServerError) -> tuple[str, int, dict[str, st
     original = getattr(error, "original_exception", None) or error
     if not current_app.debug and current_app.config.get("ADMINS"):
         report_error(original)
+    _forget_unloadable_account()
     return render_error(InternalServerError())
 
 
+def _forget_unloadable_account() -> None:
+    # The layout asks who is signed in; with the database down that question
+    # fails again inside this handler, so the page is shown as to a visitor.
+    try:
+        _ = current_user.is_authenticated
+    except Exception:  # noqa: BLE001 - whatever broke, the error page must render
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001
+            pass
+        g._login_user = login_manager.anonymous_user()
+
+
 def error_fingerprint(error: BaseException) -> str:
-    """Identify an error by its type and where it was raised, not by its message."""
+    """Identify an error by its type and where it was raised, not by its message.
+
+    "Where" is the innermost line of this project's code, so that two database
+    errors from different views (both raised deep inside SQLAlchemy) stay distinct.
+    """
     frames = traceback.extract_tb(error.__traceback__)
-    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    own = [
+        frame
+        for frame in frames
+        if frame.filename.startswith(PROJECT_ROOT) and "site-packages" not in frame.filename
+    ]
+    frame = (own or frames)[-1] if frames else None
+    where = f"{frame.filename}:{frame.lineno}" if frame else "?"
     raw = f"{type(error).__module__}.{type(error).__qualname__}@{where}"
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 

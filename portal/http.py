@@ -5,12 +5,29 @@ from __future__ import annotations
 import secrets
 
 from flask import Flask
+from flask import Request
 from flask import Response
 from flask import current_app
 from flask import g
 from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 ADMIN_PREFIX = "/admin"
+URLENCODED = "application/x-www-form-urlencoded"
+
+
+class PortalRequest(Request):
+    """A request whose form limits cover the forms this site actually posts."""
+
+    def _load_form_data(self) -> None:
+        # Werkzeug applies MAX_FORM_MEMORY_SIZE only to multipart bodies, but
+        # every form here is urlencoded: hold those bodies to the same limit,
+        # from the Content-Length alone, before anything is read.
+        limit = self.max_form_memory_size
+        if self.mimetype == URLENCODED and limit is not None:
+            if (self.content_length or 0) > limit:
+                raise RequestEntityTooLarge()
+        super()._load_form_data()
 
 
 def csp_nonce() -> str:
@@ -65,5 +82,6 @@ def set_security_headers(response: Response) -> Response:
 
 def init_http(app: Flask) -> None:
     """Register the hardening hooks and expose the nonce to templates."""
+    app.request_class = PortalRequest
     app.after_request(set_security_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
