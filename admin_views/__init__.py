@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from flask import Flask
 from flask import url_for
 from flask_admin import Admin
@@ -9,6 +12,12 @@ from flask_admin.menu import MenuLink
 from flask_admin.theme import Bootstrap4Theme
 
 from admin_views.base import SecureIndexView
+from admin_views.emails import ComposeView
+from admin_views.emails import EmailView
+from admin_views.emails import PurgeView
+from portal.emails.models import Email
+from portal.extensions import db
+from portal.http import ADMIN_HANDLER_HASHES
 from portal.http import csp_nonce
 
 
@@ -28,5 +37,22 @@ def init_admin(app: Flask) -> Admin:
         theme=Bootstrap4Theme(fluid=True),
         csp_nonce_generator=csp_nonce,
     )
+    admin.add_view(EmailView(Email, db, name="Queue", category="Email", endpoint="email"))
+    admin.add_view(ComposeView(name="Compose", category="Email", endpoint="email_compose"))
+    admin.add_view(PurgeView(name="Purge", category="Email", endpoint="email_purge"))
     admin.add_link(SiteLink(name="Back to the site"))
+    app.extensions[ADMIN_HANDLER_HASHES] = inline_handler_hashes(admin)
     return admin
+
+
+def inline_handler_hashes(admin: Admin) -> list[str]:
+    """CSP hashes of the inline handlers Flask-Admin's list templates render."""
+    handlers = {
+        "return false;",
+        "return faHelpers.safeConfirm('Are you sure you want to delete this record?');",
+    }
+    for view in admin._views:
+        for name, _label in getattr(view, "_actions", None) or []:
+            handlers.add(f"return modelActions.execute('{name}');")
+    digests = (hashlib.sha256(handler.encode()).digest() for handler in sorted(handlers))
+    return [f"'sha256-{base64.b64encode(digest).decode()}'" for digest in digests]

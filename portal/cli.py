@@ -360,7 +360,10 @@ def emails_send_command(batch_size: int | None) -> None:
 @click.option("--once", is_flag=True, help="Deliver one batch, then stop.")
 @with_appcontext
 def emails_worker_command(batch_size: int | None, idle_sleep: float, once: bool) -> None:
-    """Deliver messages until SIGTERM or SIGINT; the message in flight finishes."""
+    """Deliver messages until SIGTERM or SIGINT.
+
+    The message in flight finishes; the rest of its batch goes back to the queue.
+    """
     from portal.emails.queue import BatchResult
     from portal.emails.worker import Worker
 
@@ -380,6 +383,193 @@ def emails_worker_command(batch_size: int | None, idle_sleep: float, once: bool)
         f"failed {totals.failed}.",
         err=True,
     )
+
+
+def format_age(seconds: float) -> str:
+    """Say how long ``seconds`` is in the two largest units: ``3d 4h``, ``5m 2s``."""
+    remaining = int(seconds)
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if remaining >= size or (unit == "s" and not parts):
+            parts.append(f"{remaining // size}{unit}")
+            remaining %= size
+    return " ".join(parts[:2])
+
+
+def require_known_ids(ids: tuple[int, ...]) -> None:
+    """Refuse ids that name no message, before anything changes."""
+    from portal.emails.models import Email
+
+    wanted = set(ids)
+    found = set(db.session.execute(select(Email.id).where(Email.id.in_(wanted))).scalars())
+    missing = sorted(wanted - found)
+    if len(missing) == 1:
+        raise fail(f"No message has the id {missing[0]}.")
+    if missing:
+        raise fail(f"No messages have the ids {', '.join(map(str, missing))}.")
+
+
+ID_OPTION = click.option(
+    "--id",
+    "ids",
+    type=click.IntRange(min=1),
+    multiple=True,
+    help="A message id; repeat for more.",
+)
+
+
+@emails_group.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object, for monitoring.")
+@with_appcontext
+def emails_stats_command(as_json: bool) -> None:
+    """Show queue counts, oldest wait and last 24h.
+
+    Counts by state, the age of the oldest queued message, and how many were
+    sent and failed in the last 24 hours; ``--json`` prints them as one object.
+    """
+    import json
+
+    from portal.emails import services as emails
+
+    stats = emails.queue_stats()
+    if as_json:
+        click.echo(json.dumps(stats.as_dict()))
+        return
+    width = max(len(name) for name in stats.counts)
+    for name, count in stats.counts.items():
+        click.echo(f"{name:<{width}}  {count:>8}")
+    age = stats.oldest_queued_age
+    click.echo(f"Oldest queued: {'none' if age is None else format_age(age) + ' ago'}")
+    click.echo(f"Sent in the last 24 hours: {stats.sent_24h}")
+    click.echo(f"Failed in the last 24 hours: {stats.failed_24h}")
+
+
+@emails_group.command("retry")
+@click.option("--failed", is_flag=True, help="Retry every failed message.")
+@ID_OPTION
+@with_appcontext
+def emails_retry_command(failed: bool, ids: tuple[int, ...]) -> None:
+    """Requeue failed or cancelled messages now.
+
+    Failed and cancelled messages start over; queued ones waiting for a retry
+    or a schedule become due at once. Sending and sent messages are left alone.
+    """
+    from portal.emails import services as emails
+
+    if not failed and not ids:
+        raise fail("Say which messages to retry: --failed, --id N, or both.")
+    unchanged = 0
+    retried = 0
+    if ids:
+        require_known_ids(ids)
+        retried = emails.retry(ids)
+        unchanged = len(set(ids)) - retried
+    if failed:
+        retried += emails.retry_failed()
+    click.echo(f"Queued {retried} message(s) for delivery now.")
+    if unchanged:
+        click.echo(
+            f"Left {unchanged} as they were: sending, sent, or already due messages "
+            "are not retried."
+        )
+
+
+@emails_group.command("cancel")
+@ID_OPTION
+@with_appcontext
+def emails_cancel_command(ids: tuple[int, ...]) -> None:
+    """Cancel queued or failed messages."""
+    from portal.emails import services as emails
+
+    if not ids:
+        raise fail("Say which messages to cancel: --id N, repeated for more.")
+    require_known_ids(ids)
+    cancelled = emails.cancel(ids)
+    click.echo(f"Cancelled {cancelled} message(s).")
+    unchanged = len(set(ids)) - cancelled
+    if unchanged:
+        click.echo(
+            f"Left {unchanged} as they were: only queued or failed messages can be cancelled."
+        )
+
+
+@emails_group.command("purge")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=1),
+    required=True,
+    metavar="DAYS",
+    help="Delete messages created more than DAYS days ago.",
+)
+@click.option("--dry-run", is_flag=True, help="Only say how many would be deleted.")
+@with_appcontext
+def emails_purge_command(days: int, dry_run: bool) -> None:
+    """Delete old sent and cancelled messages.
+
+    Their attempt logs go with them; queued, sending and failed messages stay.
+    """
+    from datetime import timedelta
+
+    from portal.emails import services as emails
+
+    count = emails.purge(timedelta(days=days), dry_run=dry_run)
+    what = f"sent or cancelled message(s) created more than {days} day(s) ago"
+    if dry_run:
+        click.echo(f"Would delete {count} {what}; nothing was deleted.")
+    else:
+        click.echo(f"Deleted {count} {what}.")
+
+
+def read_body_file(path: str) -> str:
+    """Return the UTF-8 text of ``path`` (``-`` for standard input), in one-line errors."""
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise fail(f"The body file {path!r} is not UTF-8 text.") from None
+    except OSError as error:
+        raise fail(f"The body file {path!r} cannot be read: {error.strerror}.") from None
+
+
+@emails_group.command("broadcast")
+@click.option("--subject", required=True, help="The subject line.")
+@click.option(
+    "--body-file",
+    required=True,
+    metavar="FILE",
+    help="A UTF-8 text file with the body (- for standard input).",
+)
+@click.option("--role", help="Only accounts with this role (admin, staff, user).")
+@click.option("--status", help="Only this status (inactive, new, active); default: not inactive.")
+@click.option("--dry-run", is_flag=True, help="Only say how many accounts would receive it.")
+@with_appcontext
+def emails_broadcast_command(
+    subject: str, body_file: str, role: str | None, status: str | None, dry_run: bool
+) -> None:
+    """Queue one message to every matching account."""
+    from portal.emails import services as emails
+
+    wanted_role = parse_role(role) if role else None
+    wanted_status = parse_status(status) if status else None
+    body = read_body_file(body_file)
+    try:
+        emails.check_message(subject, body)
+        total = emails.count_recipients(wanted_role, wanted_status)
+        if dry_run:
+            click.echo(f"Would queue {total} message(s), one per matching account; none queued.")
+            return
+        if not total:
+            click.echo("No account matches; nothing was queued.")
+            return
+        with click.progressbar(length=total, label="Queueing") as bar:
+            queued = emails.broadcast(
+                subject, body, role=wanted_role, status=wanted_status, progress=bar.update
+            )
+    except emails.QueueError as error:
+        raise fail(str(error)) from None
+    click.echo(f"Queued {queued} message(s).")
 
 
 def shell_context() -> dict[str, Any]:

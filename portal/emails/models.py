@@ -27,6 +27,10 @@ class Email(db.Model):  # type: ignore[name-defined]
         # The claim query: due QUEUED rows in priority order.
         Index("ix_emails_email_claim", "state", "priority", "next_attempt_at", "id"),
         Index("ix_emails_email_created_at", "created_at"),
+        # Oldest queued message, and purge of old sent or cancelled rows.
+        Index("ix_emails_email_state_created_at", "state", "created_at"),
+        # Sent in the last 24 hours; the list sorted by sending time.
+        Index("ix_emails_email_sent_at", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -76,6 +80,10 @@ class Attempt(db.Model):  # type: ignore[name-defined]
     """One try at delivering an email: who tried, when, and what happened."""
 
     __tablename__ = "emails_attempt"
+    __table_args__ = (
+        # Failures in the last 24 hours (the dashboard and `emails stats`).
+        Index("ix_emails_attempt_outcome_started_at", "outcome", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email_id: Mapped[int] = mapped_column(

@@ -1,0 +1,314 @@
+"""The outgoing email queue: list, details, retry, cancel, delete, compose."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import nh3
+from flask import flash
+from flask import redirect
+from flask import request
+from flask import url_for
+from flask_admin import BaseView
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from sqlalchemy.orm import selectinload
+from werkzeug.wrappers import Response
+from wtforms import EmailField
+from wtforms import IntegerField
+from wtforms import RadioField
+from wtforms import SelectField
+from wtforms import StringField
+from wtforms import TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired
+from wtforms.validators import InputRequired
+from wtforms.validators import Length
+from wtforms.validators import NumberRange
+from wtforms.validators import Optional
+
+from admin_views.base import SecureModelView
+from admin_views.base import SecureViewMixin
+from portal.emails import constants as EMAIL
+from portal.emails import services
+from portal.emails.models import Email
+from portal.extensions import db
+from portal.security import admin_permission
+from portal.security import staff_permission
+from portal.users import constants as USER
+from portal.users import services as accounts
+
+LINK_RE = re.compile(r"https?://[^\s\"'<>]+")
+REDACTED = "[link hidden: it carries an account token]"
+
+
+def redact_links(text: str) -> str:
+    """Replace every link with its site and a note: the path may carry a token."""
+
+    def hide(match: re.Match[str]) -> str:
+        parts = urlsplit(match.group(0))
+        return f"{parts.scheme}://{parts.netloc}/… {REDACTED}"
+
+    return LINK_RE.sub(hide, text)
+
+
+def safe_body(email: Email, html: bool) -> str:
+    """The body as staff may see it: tokens redacted, HTML sanitised."""
+    body = (email.html_body if html else email.text_body) or ""
+    if email.sensitive:
+        body = redact_links(body)
+    if html:
+        body = nh3.clean(body, link_rel="nofollow noopener noreferrer")
+    return body
+
+
+def _state(view: Any, context: Any, model: Email, name: str) -> Markup:
+    return Markup('<span class="badge badge-{}">{}</span>').format(
+        {
+            EMAIL.QUEUED: "info",
+            EMAIL.SENDING: "primary",
+            EMAIL.SENT: "success",
+            EMAIL.FAILED: "danger",
+            EMAIL.CANCELLED: "secondary",
+        }[model.state],
+        EMAIL.STATE[model.state],
+    )
+
+
+def _priority(view: Any, context: Any, model: Email, name: str) -> str:
+    return EMAIL.PRIORITY[model.priority]
+
+
+class EmailView(SecureModelView):
+    """Every outgoing message: what it is, where it is in the queue, what happened."""
+
+    delete_permission = admin_permission
+    action_permissions = {
+        "retry": staff_permission,
+        "cancel": staff_permission,
+        "delete": admin_permission,
+    }
+
+    details_template = "admin/emails/details.html"
+
+    column_list = (
+        "id",
+        "to_address",
+        "subject",
+        "state",
+        "priority",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "sent_at",
+    )
+    column_labels = {
+        "id": "#",
+        "to_address": "To",
+        "next_attempt_at": "Next attempt",
+        "created_at": "Queued",
+        "sent_at": "Sent",
+    }
+    column_searchable_list = ("to_address", "subject")
+    column_filters = ("state", "priority", "created_at", "sent_at", "scheduled_at")
+    column_choices = {
+        "state": list(EMAIL.STATE.items()),
+        "priority": list(EMAIL.PRIORITY.items()),
+    }
+    column_sortable_list = (
+        "id",
+        "to_address",
+        "state",
+        "priority",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "sent_at",
+    )
+    column_default_sort = ("id", True)
+    column_formatters = {"state": _state, "priority": _priority}
+    column_details_list = (
+        "id",
+        "message_id",
+        "state",
+        "priority",
+        "from_address",
+        "to_address",
+        "reply_to",
+        "subject",
+        "created_at",
+        "scheduled_at",
+        "expires_at",
+        "next_attempt_at",
+        "attempts",
+        "max_attempts",
+        "locked_by",
+        "locked_until",
+        "sent_at",
+        "last_error",
+        "sensitive",
+    )
+    column_formatters_detail = {"state": _state, "priority": _priority}
+    page_size = 20
+    can_set_page_size = True
+    page_size_options = (20, 50, 100)
+
+    def get_one(self, id: Any) -> Email | None:
+        # The details page shows the attempt log: load it with the row.
+        try:
+            key = int(id)
+        except (TypeError, ValueError):
+            return None
+        return db.session.get(Email, key, options=[selectinload(Email.attempt_log)])
+
+    def delete_model(self, model: Email) -> bool:
+        if services.delete([model.id]):
+            return True
+        flash("A message being sent cannot be deleted; try again in a moment.", "error")
+        return False
+
+    def _ids(self, ids: Any) -> list[int]:
+        return [int(value) for value in ids if str(value).isdigit()]
+
+    @action("retry", "Retry now", "Queue the selected messages for delivery now?")
+    def action_retry(self, ids: Any) -> None:
+        changed = services.retry(self._ids(ids))
+        flash(f"{changed} message(s) queued for delivery now.", "success")
+
+    @action("cancel", "Cancel", "Cancel the selected messages? They will not be sent.")
+    def action_cancel(self, ids: Any) -> None:
+        changed = services.cancel(self._ids(ids))
+        flash(f"{changed} message(s) cancelled.", "success")
+
+    @action("delete", "Delete", "Delete the selected messages and their delivery logs?")
+    def action_delete(self, ids: Any) -> None:
+        changed = services.delete(self._ids(ids))
+        flash(f"{changed} message(s) deleted.", "success")
+
+    def render(self, template: str, **kwargs: Any) -> str:
+        kwargs.setdefault("safe_body", safe_body)
+        return super().render(template, **kwargs)
+
+
+AUDIENCES = [
+    SelectChoice("address", "One email address"),
+    SelectChoice("account", "One account"),
+    SelectChoice("group", "Every account with a role and status"),
+]
+ANY = ""
+
+
+class ComposeForm(FlaskForm):
+    audience = RadioField("Send to", choices=AUDIENCES, default="address")
+    address = EmailField("Email address", validators=[Optional(), Length(max=254)])
+    account = EmailField(
+        "Account",
+        validators=[Optional(), Length(max=254)],
+        description="The email address of the account; mail goes to its stored address.",
+    )
+    role = SelectField(
+        "Role",
+        default=ANY,
+        choices=[
+            SelectChoice(ANY, "any role"),
+            *[SelectChoice(str(k), v) for k, v in USER.ROLE.items()],
+        ],
+    )
+    status = SelectField(
+        "Status",
+        default=ANY,
+        choices=[
+            SelectChoice(ANY, "active and new"),
+            *[SelectChoice(str(k), v) for k, v in USER.STATUS.items()],
+        ],
+    )
+    subject = StringField(
+        "Subject", validators=[DataRequired(), Length(max=EMAIL.SUBJECT_MAX_LENGTH)]
+    )
+    body = TextAreaField("Message", validators=[DataRequired(), Length(max=50_000)])
+
+    def group(self) -> tuple[int | None, int | None]:
+        role = int(self.role.data) if self.role.data else None
+        status = int(self.status.data) if self.status.data else None
+        return role, status
+
+
+class ComposeView(SecureViewMixin, BaseView):
+    """Write a message to one address, one account, or a group of accounts."""
+
+    @expose("/", methods=("GET", "POST"))
+    def index(self) -> str | Response:
+        form = ComposeForm()
+        preview: int | None = None
+        if form.validate_on_submit():
+            try:
+                if "confirm" in request.form:
+                    return self._send(form)
+                preview = self._count(form)
+            except (services.QueueError, accounts.AccountError) as error:
+                flash(str(error), "error")
+        return self.render("admin/emails/compose.html", form=form, preview=preview)
+
+    def _recipient(self, form: ComposeForm) -> str:
+        if form.audience.data == "address":
+            if not form.address.data:
+                raise services.QueueError("Enter the address to write to.")
+            return str(form.address.data)
+        user = accounts.get_by_email(form.account.data or "")
+        if user is None:
+            raise services.QueueError("No account uses that address.")
+        return user.email
+
+    def _count(self, form: ComposeForm) -> int:
+        if form.audience.data == "group":
+            role, status = form.group()
+            return services.count_recipients(role, status)
+        self._recipient(form)
+        return 1
+
+    def _send(self, form: ComposeForm) -> Response:
+        subject, body = form.subject.data or "", form.body.data or ""
+        if form.audience.data == "group":
+            role, status = form.group()
+            count = services.broadcast(
+                subject, body, role=role, status=status, created_by_id=current_user.id
+            )
+        else:
+            services.compose(self._recipient(form), subject, body, created_by_id=current_user.id)
+            count = 1
+        flash(f"{count} message(s) queued.", "success")
+        return redirect(url_for("email.index_view"))
+
+
+class PurgeForm(FlaskForm):
+    days = IntegerField(
+        "Older than (days)",
+        default=30,
+        validators=[InputRequired(), NumberRange(min=1, max=36500)],
+        description="Sent and cancelled messages queued before then are deleted for good.",
+    )
+
+
+class PurgeView(SecureViewMixin, BaseView):
+    """Delete old sent and cancelled messages (ADMIN only), after a count."""
+
+    permission = admin_permission
+
+    @expose("/", methods=("GET", "POST"))
+    def index(self) -> str | Response:
+        form = PurgeForm()
+        preview: int | None = None
+        if form.validate_on_submit():
+            age = timedelta(days=form.days.data or 0)
+            if "confirm" in request.form:
+                removed = services.purge(age)
+                flash(f"{removed} message(s) purged.", "success")
+                return redirect(url_for("email.index_view"))
+            preview = services.purge(age, dry_run=True)
+        return self.render("admin/emails/purge.html", form=form, preview=preview)
