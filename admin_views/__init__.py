@@ -46,8 +46,9 @@ def init_admin(app: Flask) -> Admin:
 
 
 def inline_handler_hashes(admin: Admin) -> list[str]:
-    """CSP hashes of the inline handlers Flask-Admin's list templates render."""
+    """CSP hashes of the inline handlers and javascript: links Flask-Admin renders."""
     handlers = {
+        "javascript:void(0)",
         "return false;",
         "return faHelpers.safeConfirm('Are you sure you want to delete this record?');",
     }

@@ -48,8 +48,8 @@ def content_security_policy(nonce: str) -> str:
     """Return the CSP: own origin only, scripts by nonce, no framing."""
     script_src = ["'self'", f"'nonce-{nonce}'"]
     if _is_admin_path():
-        # Flask-Admin's templates carry a few fixed inline event handlers; allow
-        # exactly those strings by hash, nothing else inline.
+        # Flask-Admin's templates carry a few fixed inline event handlers and
+        # javascript: links; allow exactly those strings by hash, nothing else.
         hashes = current_app.extensions.get(ADMIN_HANDLER_HASHES, ())
         if hashes:
             script_src += ["'unsafe-hashes'", *hashes]
