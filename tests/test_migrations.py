@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import pytest
@@ -10,16 +9,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask_migrate import downgrade
 from flask_migrate import upgrade
-from sqlalchemy import create_engine
 from sqlalchemy import inspect
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SAWarning
 
 from portal import create_app
 from portal.database import Base
 from portal.extensions import db
 from tests.conftest import POSTGRES_URL
+from tests.conftest import private_schema
 from tests.conftest import require_service
 
 INDEX_NAMES = {
@@ -35,16 +33,8 @@ def empty_database(request, tmp_path):
         yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
         return
     require_service(POSTGRES_URL, 5432, "PostgreSQL")
-    schema = f"portal_migrations_{os.getpid()}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-    admin.dispose()
+    with private_schema("portal_migrations") as url:
+        yield url
 
 
 def test_upgrade_matches_the_models_and_downgrade_removes_everything(empty_database):
