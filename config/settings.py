@@ -127,6 +127,9 @@ class BaseConfig:
         self.EMAIL_MAX_ATTEMPTS = _env_int("EMAIL_MAX_ATTEMPTS", 5)
         # Messages per minute per worker; 0 sends as fast as the server takes them.
         self.EMAIL_RATE_LIMIT = _env_int("EMAIL_RATE_LIMIT", 0)
+        # Successful sends written per transaction; a killed worker may resend
+        # up to this many (delivery is at least once either way).
+        self.EMAIL_RECORD_EVERY = _env_int("EMAIL_RECORD_EVERY", 10)
 
         # Unhandled errors are emailed here (through the outbox) in production.
         self.ADMINS = _env_list("ADMINS")

@@ -24,10 +24,13 @@ from flask import render_template
 from jinja2 import TemplateNotFound
 from sqlalchemy import ColumnElement
 from sqlalchemy import and_
+from sqlalchemy import bindparam
+from sqlalchemy import insert
 from sqlalchemy import inspect
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
@@ -225,25 +228,106 @@ class BatchResult:
         self.errors.extend(other.errors)
 
 
-def _finish(email: Email, worker_id: str, outcome: str, started: float, **details: Any) -> None:
-    db.session.add(
-        Attempt(
-            email_id=email.id,
-            worker=worker_id,
-            started_at=utcnow() - timedelta(seconds=time.monotonic() - started),
-            duration_ms=int((time.monotonic() - started) * 1000),
-            outcome=outcome,
-            smtp_code=details.get("code"),
-            error=details.get("error"),
+def _note(email: Email, **values: Any) -> None:
+    """Set what a Core statement writes (or will) without making the row dirty."""
+    for name, value in values.items():
+        set_committed_value(email, name, value)
+
+
+class Recorder:
+    """Write delivery outcomes in groups: one UPDATE, one INSERT, one commit.
+
+    Successes wait for ``every`` of them (or a second); any other outcome is
+    written at once with whatever is pending. A worker killed between a send
+    and its record leaves the row leased, so it is sent again after the lease:
+    at least once, at most ``every`` repeats.
+    """
+
+    MAX_WAIT = 1.0
+
+    def __init__(self, worker_id: str, every: int = 1) -> None:
+        self.worker_id = worker_id
+        self.every = max(1, every)
+        self.rows: list[dict[str, Any]] = []
+        self.attempts: list[dict[str, Any]] = []
+        self.oldest = 0.0
+
+    def record(
+        self,
+        email: Email,
+        outcome: str,
+        started: float,
+        *,
+        code: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        elapsed = time.monotonic() - started
+        if not self.rows:
+            self.oldest = time.monotonic()
+        self.rows.append(
+            {
+                "row_id": email.id,
+                "new_state": email.state,
+                "new_sent_at": email.sent_at,
+                "new_next_attempt_at": email.next_attempt_at,
+                "new_last_error": email.last_error,
+            }
         )
-    )
-    email.locked_by = None
-    email.locked_until = None
-    db.session.commit()
+        self.attempts.append(
+            {
+                "email_id": email.id,
+                "worker": self.worker_id,
+                "started_at": utcnow() - timedelta(seconds=elapsed),
+                "duration_ms": int(elapsed * 1000),
+                "outcome": outcome,
+                "smtp_code": code,
+                "error": error,
+            }
+        )
+        _note(email, locked_by=None, locked_until=None)
+        if (
+            outcome != EMAIL.OUTCOME_SENT
+            or len(self.rows) >= self.every
+            or time.monotonic() - self.oldest >= self.MAX_WAIT
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every pending outcome in one transaction."""
+        if not self.rows:
+            return
+        table = Email.__table__
+        db.session.execute(
+            update(table)
+            .where(
+                table.c.id == bindparam("row_id"),
+                table.c.state == EMAIL.SENDING,
+                table.c.locked_by == self.worker_id,
+            )
+            .values(
+                state=bindparam("new_state"),
+                sent_at=bindparam("new_sent_at"),
+                next_attempt_at=bindparam("new_next_attempt_at"),
+                last_error=bindparam("new_last_error"),
+                locked_by=None,
+                locked_until=None,
+            ),
+            self.rows,
+        )
+        db.session.execute(insert(Attempt.__table__), self.attempts)
+        db.session.commit()
+        self.rows, self.attempts = [], []
 
 
-def deliver_one(connection: Connection, email: Email, worker_id: str, result: BatchResult) -> None:
-    """Send one claimed row and record the outcome in its own commit."""
+def deliver_one(
+    connection: Connection,
+    email: Email,
+    worker_id: str,
+    result: BatchResult,
+    recorder: Recorder | None = None,
+) -> None:
+    """Send one claimed row and record the outcome (at once, or with ``recorder``)."""
+    record = recorder or Recorder(worker_id)
     started = time.monotonic()
     now = utcnow()
     if email.locked_by != worker_id or email.locked_until is None or email.locked_until <= now:
@@ -252,42 +336,39 @@ def deliver_one(connection: Connection, email: Email, worker_id: str, result: Ba
         result.lost += 1
         return
     if email.expires_at is not None and email.expires_at <= now:
-        email.state = EMAIL.FAILED
-        email.last_error = "expired before it could be sent"
+        _note(email, state=EMAIL.FAILED, last_error="expired before it could be sent")
         result.failed += 1
-        _finish(email, worker_id, EMAIL.OUTCOME_FAILED, started, error=email.last_error)
+        record.record(email, EMAIL.OUTCOME_FAILED, started, error=email.last_error)
         return
     try:
         message = build_message(email)
         connection.send(message)
     except DeliveryError as error:
-        email.last_error = str(error)
+        _note(email, last_error=str(error))
         if error.permanent or email.attempts >= email.max_attempts:
-            email.state = EMAIL.FAILED
+            _note(email, state=EMAIL.FAILED)
             result.failed += 1
             result.errors.append(f"#{email.id} to {email.to_address}: {error}")
             outcome = EMAIL.OUTCOME_FAILED
         else:
-            email.state = EMAIL.QUEUED
-            email.next_attempt_at = now + backoff(email.attempts)
+            _note(email, state=EMAIL.QUEUED, next_attempt_at=now + backoff(email.attempts))
             result.retried += 1
             outcome = EMAIL.OUTCOME_RETRY
-        _finish(email, worker_id, outcome, started, code=error.code, error=str(error))
+        record.record(email, outcome, started, code=error.code, error=str(error))
         return
     except (ValueError, TypeError, LookupError) as error:
         # The row itself is broken (a header that cannot be encoded, say):
         # retrying cannot help, and it must not stall the rest of the batch.
-        email.state = EMAIL.FAILED
-        email.last_error = f"message could not be built: {error}"
+        _note(email, state=EMAIL.FAILED, last_error=f"message could not be built: {error}")
         result.failed += 1
         result.errors.append(f"#{email.id} to {email.to_address}: {email.last_error}")
-        _finish(email, worker_id, EMAIL.OUTCOME_FAILED, started, error=email.last_error)
+        record.record(email, EMAIL.OUTCOME_FAILED, started, error=email.last_error)
         return
-    email.state = EMAIL.SENT
-    email.sent_at = utcnow()
-    email.last_error = None
+    _note(email, state=EMAIL.SENT, sent_at=utcnow(), last_error=None)
     result.sent += 1
-    _finish(email, worker_id, EMAIL.OUTCOME_SENT, started)
+    record.record(email, EMAIL.OUTCOME_SENT, started)
+    if recorder is None:
+        record.flush()
 
 
 def release(emails: list[Email], worker_id: str) -> int:
@@ -356,14 +437,26 @@ def deliver_batch(
     emails = claim(worker_id, size, ids=ids)
     if not emails:
         return result
+    recorder = Recorder(worker_id, current_app.config.get("EMAIL_RECORD_EVERY", 10))
+    # Outcomes are written with Core statements and noted on the rows as
+    # committed, so the group commits need not expire and re-read every row.
+    session = db.session()
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     with transport.connect() as connection:
-        for index, email in enumerate(emails):
-            if not should_stop():
-                pace()
-            if should_stop():
-                result.released += release(emails[index:], worker_id)
-                break
-            deliver_one(connection, email, worker_id, result)
+        try:
+            for index, email in enumerate(emails):
+                if not should_stop():
+                    pace()
+                if should_stop():
+                    recorder.flush()
+                    result.released += release(emails[index:], worker_id)
+                    break
+                deliver_one(connection, email, worker_id, result, recorder)
+        finally:
+            recorder.flush()
+            session.expire_on_commit = expire_on_commit
+            # A row whose lease was lost was not updated: read back the truth.
+            session.expire_all()
     return result
 
 

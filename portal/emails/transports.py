@@ -80,17 +80,16 @@ class SMTPConnection:
 
     def _open(self) -> smtplib.SMTP:
         settings = self.transport
-        context = ssl.create_default_context()
         client: smtplib.SMTP
         if settings.use_ssl:
             client = smtplib.SMTP_SSL(
-                settings.host, settings.port, timeout=settings.timeout, context=context
+                settings.host, settings.port, timeout=settings.timeout, context=settings.tls()
             )
         else:
             client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
         try:
             if settings.use_tls and not settings.use_ssl:
-                client.starttls(context=context)
+                client.starttls(context=settings.tls())
             if settings.username and settings.password:
                 client.login(settings.username, settings.password)
         except BaseException:
@@ -180,6 +179,13 @@ class SMTPTransport:
         self.username = username
         self.password = password
         self.timeout = timeout
+        self._tls: ssl.SSLContext | None = None
+
+    def tls(self) -> ssl.SSLContext:
+        """The TLS context, built once and only when used: loading the CA store is slow."""
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
 
     @contextmanager
     def connect(self) -> Iterator[SMTPConnection]:
