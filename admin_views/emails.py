@@ -42,7 +42,6 @@ from portal.extensions import db
 from portal.security import admin_permission
 from portal.security import staff_permission
 from portal.users import constants as USER
-from portal.users import services as accounts
 
 LINK_RE = re.compile(r"https?://[^\s\"'<>]+")
 REDACTED = "[link hidden: it carries an account token]"
@@ -251,7 +250,7 @@ class ComposeView(SecureViewMixin, BaseView):
                 if "confirm" in request.form:
                     return self._send(form)
                 preview = self._count(form)
-            except (services.QueueError, accounts.AccountError) as error:
+            except services.QueueError as error:
                 flash(str(error), "error")
         return self.render("admin/emails/compose.html", form=form, preview=preview)
 
@@ -260,10 +259,7 @@ class ComposeView(SecureViewMixin, BaseView):
             if not form.address.data:
                 raise services.QueueError("Enter the address to write to.")
             return str(form.address.data)
-        user = accounts.get_by_email(form.account.data or "")
-        if user is None:
-            raise services.QueueError("No account uses that address.")
-        return user.email
+        return services.account_address(form.account.data or "")
 
     def _count(self, form: ComposeForm) -> int:
         if form.audience.data == "group":

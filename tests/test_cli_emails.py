@@ -953,3 +953,12 @@ def test_each_queue_command_explains_itself_and_its_options(
     for line in options.splitlines():
         # Each option is followed by its help on the same line (or a continuation).
         assert re.fullmatch(r"  -\S.*?  +\S.*|  {4,}\S.*", line), line
+
+
+def test_account_address_is_the_stored_one_in_any_case(app):
+    UserFactory(email="Ann.Smith@example.com")
+    assert services.account_address("ANN.smith@EXAMPLE.com") == "Ann.Smith@example.com"
+    with pytest.raises(services.QueueError, match="No account uses that address"):
+        services.account_address("nobody@example.com")
+    with pytest.raises(services.QueueError):
+        services.account_address("   ")

@@ -378,6 +378,20 @@ def broadcast(
     return queued
 
 
+def account_address(email: str) -> str:
+    """Return the stored address of the account ``email`` names, in any case.
+
+    Mail to an account goes to what it stored, never to what was typed.
+    """
+    wanted = email.strip().lower()
+    address = db.session.execute(
+        select(User.email).where(func.lower(User.email) == wanted)
+    ).scalar_one_or_none()
+    if not wanted or address is None:
+        raise QueueError("No account uses that address.")
+    return address
+
+
 def compose(
     to: str,
     subject: str,
