@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from email.message import EmailMessage
 
+from click.testing import Result
 from flask import Flask
 
 from portal.emails.queue import deliver_batch
@@ -35,3 +36,18 @@ def link_in(message: EmailMessage) -> str:
 def path_of(link: str, base: str = "http://127.0.0.1:5000") -> str:
     assert link.startswith(base + "/"), link
     return link[len(base) :]
+
+
+def assert_no_traceback(result: Result) -> None:
+    """A user's mistake ends in a message and an exit code, never a crash."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    assert "Traceback" not in result.output
+
+
+def fails_with(result: Result, message: str) -> None:
+    """Assert the command printed exactly this one-line error, nothing else, and exited 1."""
+    assert_no_traceback(result)
+    assert result.exit_code == 1
+    assert result.output == f"Error: {message}\n"

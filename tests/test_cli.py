@@ -42,32 +42,16 @@ from tests.factories import InactiveUserFactory
 from tests.factories import NewUserFactory
 from tests.factories import StaffFactory
 from tests.factories import UserFactory
+from tests.helpers import assert_no_traceback
+from tests.helpers import fails_with
 
 ROOT = Path(__file__).resolve().parent.parent
 # Passes the password policy, and differs from the factories' PASSWORD.
 NEW_PASSWORD = "quiet-harbor-93-kettles"
 PRODUCTION_ENV = ("SECRET_KEY", "TRUSTED_HOSTS", "PORTAL_BASE_URL", "MAIL_TRANSPORT")
-# migrations/env.py tries Flask-SQLAlchemy's deprecated get_engine() before .engine;
-# the warning is not the CLI's to fix, and filterwarnings=error would turn it into a crash.
-migrates = pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
 
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def assert_no_traceback(result: Result) -> None:
-    """A user's mistake ends in a message and an exit code, never a crash."""
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    assert "Traceback" not in result.output
-
-
-def fails_with(result: Result, message: str) -> None:
-    """Assert the command printed exactly this one-line error, nothing else, and exited 1."""
-    assert_no_traceback(result)
-    assert result.exit_code == 1
-    assert result.output == f"Error: {message}\n"
 
 
 def account(email: str) -> User | None:
@@ -125,7 +109,6 @@ def production_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- init ------------------------------------------------------------------------
 
 
-@migrates
 def test_init_writes_a_private_secret_key_and_migrates(
     make_app: Any, tmp_path: Path, sqlite_file: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,7 +141,6 @@ def test_init_writes_a_private_secret_key_and_migrates(
     assert config_for("production", instance).SECRET_KEY == key
 
 
-@migrates
 def test_init_a_second_time_keeps_the_key_and_the_data(
     make_app: Any, tmp_path: Path, sqlite_file: str
 ) -> None:
@@ -182,7 +164,6 @@ def test_init_a_second_time_keeps_the_key_and_the_data(
         assert account("kept@example.com") is not None
 
 
-@migrates
 def test_init_says_why_the_database_cannot_be_migrated(tmp_path: Path) -> None:
     # Not make_app: its clean-up would try to empty tables in a database that cannot open.
     app = create_app(
@@ -265,7 +246,6 @@ def test_check_lists_every_problem_and_exits_non_zero(
         ),
     ],
 )
-@migrates
 def test_check_names_the_one_bad_setting(
     make_app: Any,
     tmp_path: Path,
@@ -303,7 +283,6 @@ def test_check_says_a_create_all_schema_is_not_up_to_date(
     ]
 
 
-@migrates
 def test_check_says_ready_on_a_migrated_database(
     make_app: Any, tmp_path: Path, sqlite_file: str, production_env: None
 ) -> None:

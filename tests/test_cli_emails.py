@@ -10,7 +10,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func
@@ -31,27 +30,15 @@ from tests.factories import InactiveUserFactory
 from tests.factories import NewUserFactory
 from tests.factories import StaffFactory
 from tests.factories import UserFactory
+from tests.helpers import assert_no_traceback
 from tests.helpers import deliver
+from tests.helpers import fails_with
 from tests.helpers import text_of
 
 BODY = "Hello <b>everyone</b> & welcome.\n\nThe portal moves tonight.\nExpect a short outage.\n"
 
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def assert_no_traceback(result: Result) -> None:
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    assert "Traceback" not in result.output
-
-
-def fails_with(result: Result, message: str) -> None:
-    """Assert exactly this one-line error on the output and exit status 1."""
-    assert_no_traceback(result)
-    assert result.exit_code == 1
-    assert result.output == f"Error: {message}\n"
 
 
 def row(email_id: int) -> Email | None:
