@@ -28,6 +28,7 @@ from flask_principal import Permission
 
 from portal.emails.services import queue_stats
 from portal.extensions import login_manager
+from portal.formatting import format_age
 from portal.security import staff_permission
 
 # Flask-Admin view functions, and the operation each one performs.
@@ -165,12 +166,3 @@ class SecureIndexView(SecureViewMixin, AdminIndexView):
             email_stats=queue_stats(),
             format_age=format_age,
         )
-
-
-def format_age(seconds: float) -> str:
-    """Say how long ``seconds`` is in the largest unit that fits."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = int(seconds // size)
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{int(seconds)} seconds"

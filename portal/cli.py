@@ -27,6 +27,7 @@ from config.settings import config_for
 from config.settings import read_instance_secret
 from portal.emails import constants as EMAIL
 from portal.extensions import db
+from portal.formatting import format_age
 from portal.users import constants as USER
 from portal.users import services
 from portal.users.models import User
@@ -340,6 +341,7 @@ def emails_send_command(batch_size: int | None) -> None:
     """Deliver one batch of due messages and exit (for cron)."""
     from portal.emails.queue import deliver_batch
 
+    require_outbox()
     result = deliver_batch(batch_size=batch_size)
     click.echo(f"Sent {result.sent}, retrying {result.retried}, failed {result.failed}.")
     for error in result.errors:
@@ -374,6 +376,7 @@ def emails_worker_command(batch_size: int | None, idle_sleep: float, once: bool)
             err=True,
         )
 
+    require_outbox()
     worker = Worker(batch_size=batch_size, idle_sleep=idle_sleep, report=report)
     worker.install_signal_handlers()
     click.echo(f"Worker {worker.worker_id} started.", err=True)
@@ -385,15 +388,16 @@ def emails_worker_command(batch_size: int | None, idle_sleep: float, once: bool)
     )
 
 
-def format_age(seconds: float) -> str:
-    """Say how long ``seconds`` is in the two largest units: ``3d 4h``, ``5m 2s``."""
-    remaining = int(seconds)
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if remaining >= size or (unit == "s" and not parts):
-            parts.append(f"{remaining // size}{unit}")
-            remaining %= size
-    return " ".join(parts[:2])
+def require_outbox() -> None:
+    """Refuse to start delivering without a reachable database that has the outbox."""
+    from sqlalchemy import inspect
+
+    try:
+        ready = inspect(db.engine).has_table("emails_email")
+    except SQLAlchemyError as error:
+        raise fail(f"The database is unreachable: {error.__class__.__name__}.") from None
+    if not ready:
+        raise fail("The database has no outbox yet: run `python manage.py init`.")
 
 
 def require_known_ids(ids: tuple[int, ...]) -> None:

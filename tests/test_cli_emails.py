@@ -606,7 +606,7 @@ def test_stats_json_is_one_object_with_a_key_per_state(runner: FlaskCliRunner) -
     [(0.4, "0s"), (59, "59s"), (90, "1m 30s"), (7200, "2h"), (7263, "2h 1m"), (273900, "3d 4h")],
 )
 def test_ages_read_in_two_units(seconds: float, text: str) -> None:
-    from portal.cli import format_age
+    from portal.formatting import format_age
 
     assert format_age(seconds) == text
 
@@ -949,3 +949,40 @@ def test_account_address_is_the_stored_one_in_any_case(app):
         services.account_address("nobody@example.com")
     with pytest.raises(services.QueueError):
         services.account_address("   ")
+
+
+@pytest.mark.parametrize("command", ["send", "worker"])
+def test_delivery_refuses_a_database_without_the_outbox(tmp_path, command):
+    from portal import create_app
+
+    empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    app = create_app({"PORTAL_ENV": "testing", "SQLALCHEMY_DATABASE_URI": empty})
+    args = ["emails", command] + (["--once"] if command == "worker" else [])
+    result = app.test_cli_runner().invoke(args=args)
+    fails_with(result, "The database has no outbox yet: run `python manage.py init`.")
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_worker_survives_losing_the_database(app, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from portal.emails import worker as worker_module
+    from portal.emails.queue import BatchResult
+    from portal.emails.worker import Worker
+
+    calls = []
+
+    def flaky(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        if len(calls) == 3:
+            worker.stop()
+        return BatchResult(sent=1)
+
+    monkeypatch.setattr(worker_module, "deliver_batch", flaky)
+    worker = Worker(idle_sleep=0.01)
+    totals = worker.run()
+    assert len(calls) == 3
+    assert totals.sent == 2

@@ -8,11 +8,13 @@ from collections.abc import Callable
 from types import FrameType
 
 from flask import current_app
+from sqlalchemy.exc import OperationalError
 
 from portal.emails.queue import BatchResult
 from portal.emails.queue import Pacer
 from portal.emails.queue import default_worker_id
 from portal.emails.queue import deliver_batch
+from portal.extensions import db
 
 
 class Worker:
@@ -50,12 +52,22 @@ class Worker:
         """Deliver until stopped (or one batch with ``once``); return the totals."""
         totals = BatchResult()
         while not self.stopping:
-            result = deliver_batch(
-                batch_size=self.batch_size,
-                worker_id=self.worker_id,
-                should_stop=lambda: self.stopping,
-                pacer=self.pacer,
-            )
+            try:
+                result = deliver_batch(
+                    batch_size=self.batch_size,
+                    worker_id=self.worker_id,
+                    should_stop=lambda: self.stopping,
+                    pacer=self.pacer,
+                )
+            except OperationalError:
+                # The database went away (a restart, a failover): claimed rows
+                # keep their lease and come back; try again after a pause.
+                db.session.rollback()
+                current_app.logger.exception("the email worker lost the database; retrying")
+                if once:
+                    raise
+                self._stop.wait(self.idle_sleep)
+                continue
             totals.add(result)
             if result.total or result.released:
                 self.report(result)
