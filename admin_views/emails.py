@@ -120,16 +120,8 @@ class EmailView(SecureModelView):
         "state": list(EMAIL.STATE.items()),
         "priority": list(EMAIL.PRIORITY.items()),
     }
-    column_sortable_list = (
-        "id",
-        "to_address",
-        "state",
-        "priority",
-        "attempts",
-        "created_at",
-        "next_attempt_at",
-        "sent_at",
-    )
+    # Every listed column sorts but the free-text subject.
+    column_sortable_list = tuple(name for name in column_list if name != "subject")
     column_default_sort = ("id", True)
     column_formatters = {"state": _state, "priority": _priority}
     column_details_list = (
