@@ -131,6 +131,14 @@ class BaseConfig:
         # up to this many (delivery is at least once either way).
         self.EMAIL_RECORD_EVERY = _env_int("EMAIL_RECORD_EVERY", 10)
 
+        # Public pages: how many posts and comments a page shows.
+        self.POSTS_PER_PAGE = _env_int("POSTS_PER_PAGE", 10)
+        self.COMMENTS_PER_PAGE = _env_int("COMMENTS_PER_PAGE", 20)
+        # New comments wait for staff before anyone else sees them.
+        self.COMMENTS_REQUIRE_APPROVAL = _env_bool("COMMENTS_REQUIRE_APPROVAL", True)
+        # Adds /_bench/hello, the bare route benchmarks compare pages against.
+        self.BENCH_ROUTES = _env_bool("PORTAL_BENCH_ROUTES", False)
+
         # Unhandled errors are emailed here (through the outbox) in production.
         self.ADMINS = _env_list("ADMINS")
 

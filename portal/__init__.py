@@ -106,14 +106,22 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the public and account pages."""
+    """Mount the public, account, post and comment pages."""
+    from portal import comments
+    from portal import posts
     from portal import site
     from portal import users
+    from portal.urls import HandleConverter
     from portal.urls import TokenConverter
 
     app.url_map.converters["token"] = TokenConverter
+    app.url_map.converters["handle"] = HandleConverter
     app.register_blueprint(site.bp)
     app.register_blueprint(users.bp)
+    app.register_blueprint(posts.bp)
+    app.register_blueprint(comments.bp)
+    if app.config.get("BENCH_ROUTES"):
+        site.add_bench_routes(app)
 
 
 def register_hardening(app: Flask) -> None:

@@ -307,6 +307,8 @@ def _seed_users(count: int) -> None:
                 {
                     "name": f"Demo User {number}",
                     "email": f"demo{number}@example.com",
+                    "handle": f"demo-user-{number}",
+                    "notify_comments": True,
                     "password_hash": password_hash,
                     "role": USER.USER,
                     "status": USER.ACTIVE,

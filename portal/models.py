@@ -1,7 +1,9 @@
 """Every model, imported in one place so the metadata knows all tables."""
 
+from portal.comments.models import Comment
 from portal.emails.models import Attempt
 from portal.emails.models import Email
+from portal.posts.models import Post
 from portal.users.models import User
 
-__all__ = ["Attempt", "Email", "User"]
+__all__ = ["Attempt", "Comment", "Email", "Post", "User"]

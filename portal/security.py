@@ -20,19 +20,22 @@ admin_need = RoleNeed("admin")
 staff_need = RoleNeed("staff")
 # Writing public content: an account that confirmed its email, or any staff.
 writer_need = RoleNeed("writer")
+# Publishing, hiding, editing and deleting anyone's posts and comments.
+moderator_need = RoleNeed("moderator")
 
 admin_permission = Permission(admin_need)
 staff_permission = Permission(staff_need)
 writer_permission = Permission(writer_need)
+moderator_permission = Permission(moderator_need)
 
 
 def needs_for(user: Any) -> set[Any]:
     """Return the needs an account holds: its id, its role, and what they imply."""
     needs: set[Any] = {UserNeed(user.id), RoleNeed(USER.ROLE[user.role])}
     if user.role == USER.ADMIN:
-        needs |= {admin_need, staff_need}
+        needs |= {admin_need, staff_need, moderator_need}
     elif user.role == USER.STAFF:
-        needs.add(staff_need)
+        needs |= {staff_need, moderator_need}
     if user.status == USER.ACTIVE or user.role in (USER.ADMIN, USER.STAFF):
         needs.add(writer_need)
     return needs
@@ -59,4 +62,5 @@ def init_security(app: Flask) -> None:
         staff_permission=staff_permission,
         admin_permission=admin_permission,
         writer_permission=writer_permission,
+        moderator_permission=moderator_permission,
     )

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from flask import current_app
 from werkzeug.routing import BaseConverter
 
+from portal.users import constants as USER
+
 
 def external_url(endpoint: str, **values: Any) -> str:
     """Build an absolute URL from ``PORTAL_BASE_URL``, never from the request's Host."""
@@ -34,3 +36,16 @@ class TokenConverter(BaseConverter):
     """Match a signed token (it always holds a dot), so ``confirm/resend/`` is not one."""
 
     regex = r"[A-Za-z0-9_\-.]*\.[A-Za-z0-9_\-.]+"
+
+
+class HandleConverter(BaseConverter):
+    """Match a profile handle, never one of the account pages' own names.
+
+    So ``GET /users/logout/`` still finds the logout route (and answers 405)
+    instead of looking for a person called "logout".
+    """
+
+    regex = (
+        r"(?!(?:" + "|".join(sorted(USER.RESERVED_HANDLES)) + r")(?:/|$))"
+        rf"[a-z0-9][a-z0-9-]{{0,{USER.HANDLE_MAX_LENGTH - 1}}}"
+    )

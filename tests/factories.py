@@ -1,4 +1,4 @@
-"""Factories for accounts and outgoing messages, one per role and state."""
+"""Factories for accounts, posts, comments and outgoing messages, one per role and state."""
 
 from __future__ import annotations
 
@@ -7,10 +7,16 @@ from typing import Any
 import factory
 from werkzeug.security import generate_password_hash
 
+from portal.comments import constants as COMMENT
+from portal.comments.models import Comment
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
 from portal.emails.models import Email
 from portal.extensions import db
+from portal.markup import render_comment
+from portal.markup import render_post
+from portal.posts import constants as POST
+from portal.posts.models import Post
 from portal.users import constants as USER
 from portal.users.models import User
 
@@ -32,6 +38,7 @@ class UserFactory(BaseFactory):
 
     name = factory.Sequence(lambda n: f"Person {n}")
     email = factory.Sequence(lambda n: f"person{n}@example.com")
+    handle = factory.Sequence(lambda n: f"person-{n}")
     password_hash = _HASH
     role = USER.USER
     status = USER.ACTIVE
@@ -68,6 +75,58 @@ class StaffFactory(UserFactory):
 
 class AdminFactory(UserFactory):
     role = USER.ADMIN
+
+
+class PostFactory(BaseFactory):
+    """A published post; ``DraftFactory`` and ``HiddenPostFactory`` for the others."""
+
+    class Meta:
+        model = Post
+
+    author = factory.SubFactory(UserFactory)
+    title = factory.Sequence(lambda n: f"Post number {n}")
+    slug = factory.Sequence(lambda n: f"post-number-{n}")
+    body = factory.Sequence(lambda n: f"The *body* of post {n}.")
+    body_html = factory.LazyAttribute(lambda post: render_post(post.body))
+    status = POST.PUBLISHED
+    comment_count = 0
+    created_at = factory.LazyFunction(utcnow)
+    updated_at = factory.LazyFunction(utcnow)
+    published_at = factory.LazyFunction(utcnow)
+
+
+class DraftFactory(PostFactory):
+    status = POST.DRAFT
+    published_at = None
+
+
+class HiddenPostFactory(PostFactory):
+    status = POST.HIDDEN
+
+
+class CommentFactory(BaseFactory):
+    """A comment waiting for moderation; ``ApprovedCommentFactory`` keeps the post's count."""
+
+    class Meta:
+        model = Comment
+
+    post = factory.SubFactory(PostFactory)
+    author = factory.SubFactory(UserFactory)
+    body = factory.Sequence(lambda n: f"Comment number {n}.")
+    body_html = factory.LazyAttribute(lambda comment: render_comment(comment.body))
+    status = COMMENT.PENDING
+    created_at = factory.LazyFunction(utcnow)
+    updated_at = factory.LazyFunction(utcnow)
+
+
+class ApprovedCommentFactory(CommentFactory):
+    status = COMMENT.APPROVED
+
+    @factory.post_generation
+    def count(obj: Comment, create: bool, extracted: Any, **kwargs: Any) -> None:  # noqa: N805
+        if create:
+            obj.post.comment_count += 1
+            db.session.commit()
 
 
 class EmailFactory(BaseFactory):

@@ -1,5 +1,6 @@
 """Site-wide pages."""
 
+from portal.site.views import add_bench_routes
 from portal.site.views import bp
 
-__all__ = ["bp"]
+__all__ = ["add_bench_routes", "bp"]

@@ -1,8 +1,9 @@
-"""Site-wide pages: the home page and the health check."""
+"""Site-wide pages: the home page, the health check and the benchmark route."""
 
 from __future__ import annotations
 
 from flask import Blueprint
+from flask import Flask
 from flask import Response
 from flask import current_app
 from flask import jsonify
@@ -12,14 +13,28 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.extensions import db
+from portal.posts import services as post_services
 
 bp = Blueprint("site", __name__)
 
 
 @bp.route("/")
 def index() -> str:
-    """Show the home page."""
-    return render_template("site/index.html")
+    """The home page: the newest published posts."""
+    return render_template("site/index.html", page=post_services.published_page())
+
+
+def add_bench_routes(app: Flask) -> None:
+    """Add /_bench/hello: the bare route that benchmarks measure pages against.
+
+    It runs through the same app, middleware and headers as every page, and
+    does no database or template work, so a ratio to it isolates a page's own cost.
+    """
+
+    def hello() -> str:
+        return "hello"
+
+    app.add_url_rule("/_bench/hello", "bench_hello", hello)
 
 
 @bp.route("/favicon.ico")

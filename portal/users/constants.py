@@ -21,6 +21,11 @@ STATUS = {
 }
 
 NAME_MAX_LENGTH = 80
+HANDLE_MAX_LENGTH = 40
+# Paths under /users/ that a public profile's handle must never take.
+RESERVED_HANDLES = frozenset(
+    {"confirm", "forgot", "login", "logout", "me", "register", "reset", "static"}
+)
 # RFC 5321 caps a forward path at 256 octets including the angle brackets.
 EMAIL_MAX_LENGTH = 254
 

@@ -121,6 +121,7 @@ class ProfileForm(NameMixin, FlaskForm):
         filters=[_strip],
         description="A new address takes effect once you follow the link we send to it.",
     )
+    notify_comments = BooleanField("Email me when a comment on my posts is approved")
 
 
 class ChangePasswordForm(NewPasswordMixin, FlaskForm):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
+from sqlalchemy import Boolean
 from sqlalchemy import CheckConstraint
 from sqlalchemy import Index
 from sqlalchemy import SmallInteger
 from sqlalchemy import String
 from sqlalchemy import func
+from sqlalchemy import true
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from werkzeug.security import check_password_hash
@@ -35,6 +37,8 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(USER.NAME_MAX_LENGTH))
     email: Mapped[str] = mapped_column(String(USER.EMAIL_MAX_LENGTH))
+    # The public profile's address, /users/<handle>/: made from the name once, then kept.
+    handle: Mapped[str] = mapped_column(String(USER.HANDLE_MAX_LENGTH), index=True, unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[int] = mapped_column(SmallInteger, default=USER.USER)
     status: Mapped[int] = mapped_column(SmallInteger, default=USER.NEW)
@@ -44,6 +48,8 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     login_count: Mapped[int] = mapped_column(default=0)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Email the author when a comment on one of their posts is approved.
+    notify_comments: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email!r} {USER.ROLE.get(self.role)}>"

@@ -19,6 +19,8 @@ from portal.emails.addresses import InvalidHeader
 from portal.emails.addresses import normalize_address
 from portal.emails.queue import enqueue
 from portal.extensions import db
+from portal.slugs import slugify
+from portal.slugs import unique_slug
 from portal.urls import external_url
 from portal.users import constants as USER
 from portal.users import tokens
@@ -117,6 +119,19 @@ def clean_name(name: str) -> str:
     return name
 
 
+def new_handle(name: str) -> str:
+    """Return a free profile handle made from ``name`` ("Ada Lovelace" -> "ada-lovelace")."""
+    base = slugify(name, max_length=USER.HANDLE_MAX_LENGTH, fallback="member")
+    return unique_slug(
+        User.handle, base, max_length=USER.HANDLE_MAX_LENGTH, reserved=USER.RESERVED_HANDLES
+    )
+
+
+def get_by_handle(handle: str) -> User | None:
+    """Return the account whose public profile is /users/<handle>/, if any."""
+    return db.session.execute(select(User).where(User.handle == handle)).scalar_one_or_none()
+
+
 def create_account(
     name: str,
     email: str,
@@ -131,7 +146,14 @@ def create_account(
     if email_taken(address):
         raise AccountError("An account with this email address already exists.")
     _check_password(password, (name, address))
-    user = User(name=name, email=address, role=role, status=status, created_at=utcnow())
+    user = User(
+        name=name,
+        email=address,
+        handle=new_handle(name),
+        role=role,
+        status=status,
+        created_at=utcnow(),
+    )
     if status == USER.ACTIVE:
         user.confirmed_at = user.created_at
     user.set_password(password)
@@ -302,9 +324,14 @@ def change_password(user: User, current: str, new: str) -> None:
 # -- profile and email change --------------------------------------------------
 
 
-def update_profile(user: User, name: str) -> None:
-    """Change the account's display name."""
+def update_profile(user: User, name: str, *, notify_comments: bool | None = None) -> None:
+    """Change the account's display name and, if given, its comment notifications.
+
+    The profile handle stays as it was, so links to the profile keep working.
+    """
     user.name = clean_name(name)
+    if notify_comments is not None:
+        user.notify_comments = notify_comments
     db.session.commit()
 
 

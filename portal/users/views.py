@@ -242,9 +242,14 @@ def edit_profile() -> str | BaseResponse:
     form = ProfileForm(obj=current_user)
     if form.validate_on_submit():
         try:
-            if form.name.data != current_user.name:
-                services.update_profile(current_user, form.name.data)
-                flash("Your name is updated.", "success")
+            if (form.name.data, form.notify_comments.data) != (
+                current_user.name,
+                current_user.notify_comments,
+            ):
+                services.update_profile(
+                    current_user, form.name.data, notify_comments=form.notify_comments.data
+                )
+                flash("Your profile is updated.", "success")
             if form.email.data.lower() != current_user.email.lower():
                 address = services.request_email_change(current_user, form.email.data)
                 flash(

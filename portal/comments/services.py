@@ -1,0 +1,243 @@
+"""The comment rules: writing, editing, and the moderation decisions staff make.
+
+The admin's moderation queue calls ``moderate``; the public pages call the
+rest. Each keeps ``Post.comment_count`` (approved comments) exact, with an
+UPDATE that adds a delta, so two moderators at once never lose a count.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.orm import joinedload
+
+from portal.comments import constants as COMMENT
+from portal.comments.models import Comment
+from portal.database import utcnow
+from portal.emails.queue import enqueue
+from portal.extensions import db
+from portal.markup import render_comment
+from portal.pagination import Page
+from portal.pagination import keyset_page
+from portal.posts import constants as POST
+from portal.posts.models import Post
+from portal.posts.services import can_moderate
+from portal.posts.services import can_write
+from portal.urls import external_url
+from portal.users import constants as USER
+from portal.users.models import User
+
+
+class CommentError(Exception):
+    """A request the comment rules refuse; the message is safe to show."""
+
+
+def can_edit(user: Any, comment: Comment) -> bool:
+    """Authors edit their comment while it waits for moderation; moderators edit any."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if can_moderate(user):
+        return True
+    return user.id == comment.author_id and comment.status == COMMENT.PENDING
+
+
+def can_delete(user: Any, comment: Comment) -> bool:
+    """Authors delete their own comment at any time; moderators delete any."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.id == comment.author_id or can_moderate(user)
+
+
+def clean_body(body: str) -> str:
+    """Return ``body`` with uniform line endings; raise ``CommentError`` if blank or too long."""
+    body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not body:
+        raise CommentError("Write something in your comment.")
+    if len(body) > COMMENT.BODY_MAX_LENGTH:
+        raise CommentError(f"A comment has at most {COMMENT.BODY_MAX_LENGTH:,} characters.")
+    if "\x00" in body:
+        raise CommentError("The comment contains a character that is not allowed.")
+    return body
+
+
+def _change_counts(deltas: Counter[int]) -> None:
+    for post_id, delta in deltas.items():
+        if delta:
+            db.session.execute(
+                update(Post)
+                .where(Post.id == post_id)
+                .values(comment_count=Post.comment_count + delta)
+                .execution_options(synchronize_session=False)
+            )
+
+
+def add_comment(post: Post, author: User, body: str) -> Comment:
+    """Add ``author``'s comment under a published post.
+
+    With ``COMMENTS_REQUIRE_APPROVAL`` on, the comment waits as PENDING unless
+    a moderator wrote it; off, it is APPROVED at once.
+    """
+    if not can_write(author):
+        raise CommentError("Confirm your email address before you comment.")
+    if post.status != POST.PUBLISHED:
+        raise CommentError("This post does not take comments.")
+    body = clean_body(body)
+    approved = can_moderate(author) or not current_app.config["COMMENTS_REQUIRE_APPROVAL"]
+    now = utcnow()
+    comment = Comment(
+        post=post,
+        author=author,
+        body=body,
+        body_html=render_comment(body),
+        status=COMMENT.APPROVED if approved else COMMENT.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(comment)
+    db.session.flush()
+    if approved:
+        _change_counts(Counter({post.id: 1}))
+        _notify_post_author(comment)
+    db.session.commit()
+    return comment
+
+
+def update_comment(comment: Comment, body: str, *, actor: Any) -> Comment:
+    """Change a comment's text (its author while PENDING, or a moderator)."""
+    if not can_edit(actor, comment):
+        raise CommentError("A comment can be edited only while it waits for moderation.")
+    comment.body = clean_body(body)
+    comment.body_html = render_comment(comment.body)
+    comment.updated_at = utcnow()
+    db.session.commit()
+    return comment
+
+
+def delete_comment(comment: Comment, *, actor: Any) -> None:
+    """Delete a comment (its author, or a moderator)."""
+    if not can_delete(actor, comment):
+        raise CommentError("You cannot delete this comment.")
+    if comment.status == COMMENT.APPROVED:
+        _change_counts(Counter({comment.post_id: -1}))
+    db.session.delete(comment)
+    db.session.commit()
+
+
+def moderate(
+    comments: Iterable[Comment], status: int, *, actor: Any, reason: str | None = None
+) -> int:
+    """Approve, reject or mark as spam; return how many comments changed.
+
+    Each one records who decided, when and why. A comment newly approved
+    tells the post's author by email, unless they turned that off.
+    """
+    if status not in COMMENT.STATUS or status == COMMENT.PENDING:
+        raise CommentError("Choose approve, reject or spam.")
+    if not can_moderate(actor):
+        raise CommentError("Only staff can moderate comments.")
+    reason = (reason or "").strip() or None
+    if reason and len(reason) > COMMENT.REASON_MAX_LENGTH:
+        raise CommentError(f"A reason has at most {COMMENT.REASON_MAX_LENGTH} characters.")
+    now = utcnow()
+    deltas: Counter[int] = Counter()
+    approved: list[Comment] = []
+    changed = 0
+    for comment in comments:
+        if comment.status == status:
+            continue
+        if comment.status == COMMENT.APPROVED:
+            deltas[comment.post_id] -= 1
+        if status == COMMENT.APPROVED:
+            deltas[comment.post_id] += 1
+            approved.append(comment)
+        comment.status = status
+        comment.moderated_by_id = getattr(actor, "id", None)
+        comment.moderated_at = now
+        comment.moderation_reason = reason
+        changed += 1
+    _change_counts(deltas)
+    for comment in approved:
+        _notify_post_author(comment)
+    db.session.commit()
+    return changed
+
+
+def _notify_post_author(comment: Comment) -> None:
+    post = comment.post
+    author = post.author
+    if not author.notify_comments or author.status != USER.ACTIVE or author.id == comment.author_id:
+        return
+    enqueue(
+        author.email,
+        f"New comment on “{post.title}”",
+        "comment_approved",
+        {
+            "user": author,
+            "post": post,
+            "comment": comment,
+            "link": external_url("posts.detail", slug=post.slug, _anchor=f"comment-{comment.id}"),
+            "settings": external_url("users.edit_profile"),
+        },
+    )
+
+
+# -- reading -------------------------------------------------------------------
+
+
+def approved_page(
+    post: Post, *, after: str | None = None, before: str | None = None
+) -> Page[Comment]:
+    """Return a page of a post's approved comments, oldest first, with their authors."""
+    statement = (
+        select(Comment)
+        .options(joinedload(Comment.author))
+        .where(Comment.post_id == post.id, Comment.status == COMMENT.APPROVED)
+    )
+    return keyset_page(
+        statement,
+        Comment.created_at,
+        Comment.id,
+        lambda comment: (comment.created_at, comment.id),
+        per_page=current_app.config["COMMENTS_PER_PAGE"],
+        after=after,
+        before=before,
+        newest_first=False,
+    )
+
+
+def waiting_for(post: Post, user: Any) -> list[Comment]:
+    """Return ``user``'s own comments on ``post`` that wait for moderation."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    return list(
+        db.session.execute(
+            select(Comment)
+            .where(
+                Comment.post_id == post.id,
+                Comment.author_id == user.id,
+                Comment.status == COMMENT.PENDING,
+            )
+            .order_by(Comment.created_at, Comment.id)
+            .limit(current_app.config["COMMENTS_PER_PAGE"])
+        ).scalars()
+    )
+
+
+def get(comment_id: int) -> Comment | None:
+    """Return a comment with its post, whatever its status."""
+    return db.session.execute(
+        select(Comment).options(joinedload(Comment.post)).where(Comment.id == comment_id)
+    ).scalar_one_or_none()
+
+
+def pending_count() -> int:
+    """Return how many comments wait for moderation (for the admin menu)."""
+    return db.session.execute(
+        select(func.count(Comment.id)).where(Comment.status == COMMENT.PENDING)
+    ).scalar_one()

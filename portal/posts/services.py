@@ -1,0 +1,266 @@
+"""The post rules. Public pages, admin screens and commands all call these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Select
+from sqlalchemy import delete
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from portal.database import utcnow
+from portal.extensions import db
+from portal.markup import render_post
+from portal.pagination import Page
+from portal.pagination import keyset_page
+from portal.posts import constants as POST
+from portal.posts.models import Post
+from portal.security import moderator_need
+from portal.security import needs_for
+from portal.security import writer_need
+from portal.slugs import slugify
+from portal.slugs import unique_slug
+from portal.users.models import User
+
+
+class PostError(Exception):
+    """A request the post rules refuse; the message is safe to show."""
+
+
+# -- who may do what -----------------------------------------------------------
+
+
+def can_write(user: Any) -> bool:
+    """Tell whether ``user`` may write posts and comments (ACTIVE, or staff)."""
+    return bool(getattr(user, "is_authenticated", False)) and writer_need in needs_for(user)
+
+
+def can_moderate(user: Any) -> bool:
+    """Tell whether ``user`` may publish, hide, edit or delete anyone's content."""
+    return bool(getattr(user, "is_authenticated", False)) and moderator_need in needs_for(user)
+
+
+def can_edit(user: Any, post: Post) -> bool:
+    """Authors edit and delete their own posts; moderators edit and delete any."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.id == post.author_id or can_moderate(user)
+
+
+def can_view(user: Any, post: Post) -> bool:
+    """Published posts are public; drafts and hidden posts only to their author and staff."""
+    return post.status == POST.PUBLISHED or can_edit(user, post)
+
+
+# -- checking input ------------------------------------------------------------
+
+
+def clean_title(title: str) -> str:
+    """Return ``title`` trimmed; raise ``PostError`` if empty, overlong or holding control chars."""
+    title = (title or "").strip()
+    if not title:
+        raise PostError("A title is required.")
+    if len(title) > POST.TITLE_MAX_LENGTH:
+        raise PostError(f"A title has at most {POST.TITLE_MAX_LENGTH} characters.")
+    if any(ord(char) < 32 or ord(char) == 127 for char in title):
+        raise PostError("A title cannot contain control characters or line breaks.")
+    return title
+
+
+def clean_body(body: str) -> str:
+    """Return ``body`` with line endings made uniform; raise ``PostError`` if blank or too long."""
+    body = (body or "").replace("\r\n", "\n").replace("\r", "\n")
+    if not body.strip():
+        raise PostError("Write something in the body.")
+    if len(body) > POST.BODY_MAX_LENGTH:
+        raise PostError(f"A post has at most {POST.BODY_MAX_LENGTH:,} characters.")
+    if "\x00" in body:
+        raise PostError("The body contains a character that is not allowed.")
+    return body
+
+
+def _check_status(status: int) -> None:
+    if status not in POST.STATUS:
+        raise PostError(f"Unknown status {status!r}.")
+
+
+# -- writing -------------------------------------------------------------------
+
+
+def create_post(author: User, title: str, body: str, *, publish: bool = False) -> Post:
+    """Write a new post as a draft, or published at once when ``publish``."""
+    if not can_write(author):
+        raise PostError("Confirm your email address before you write.")
+    title, body = clean_title(title), clean_body(body)
+    now = utcnow()
+    for _ in range(3):
+        post = Post(
+            author=author,
+            title=title,
+            slug=unique_slug(
+                Post.slug,
+                slugify(title, max_length=POST.SLUG_MAX_LENGTH, fallback="post"),
+                max_length=POST.SLUG_MAX_LENGTH,
+            ),
+            body=body,
+            body_html=render_post(body),
+            status=POST.PUBLISHED if publish else POST.DRAFT,
+            created_at=now,
+            updated_at=now,
+            published_at=now if publish else None,
+        )
+        db.session.add(post)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # Another request took the same slug between our read and our write.
+            db.session.rollback()
+            continue
+        return post
+    raise PostError("Could not save the post just now; please try again.")
+
+
+def update_post(
+    post: Post, title: str, body: str, *, actor: Any, publish: bool | None = None
+) -> Post:
+    """Change a post's title and body (its slug stays); ``publish`` also sets its status.
+
+    Authors may move their own post between draft and published, but a post
+    staff have hidden stays hidden until staff publish it again.
+    """
+    if not can_edit(actor, post):
+        raise PostError("You cannot edit this post.")
+    post.title, post.body = clean_title(title), clean_body(body)
+    post.body_html = render_post(post.body)
+    post.updated_at = utcnow()
+    if publish is not None:
+        wanted = POST.PUBLISHED if publish else POST.DRAFT
+        if post.status == POST.HIDDEN and not can_moderate(actor):
+            if publish:
+                raise PostError("Staff have hidden this post; it cannot be published again.")
+        else:
+            _apply_status(post, wanted)
+    db.session.commit()
+    return post
+
+
+def _apply_status(post: Post, status: int) -> bool:
+    if post.status == status:
+        return False
+    post.status = status
+    if status == POST.PUBLISHED and post.published_at is None:
+        post.published_at = utcnow()
+    return True
+
+
+def set_status(post: Post, status: int, *, actor: Any) -> bool:
+    """Publish, hide or unpublish ``post``; return False if it already had ``status``."""
+    _check_status(status)
+    if not can_moderate(actor):
+        if not can_edit(actor, post):
+            raise PostError("You cannot change this post.")
+        if status == POST.HIDDEN or post.status == POST.HIDDEN:
+            raise PostError("Only staff can hide a post or show a hidden one.")
+    changed = _apply_status(post, status)
+    if changed:
+        post.updated_at = utcnow()
+        db.session.commit()
+    return changed
+
+
+def set_status_many(posts: Iterable[Post], status: int, *, actor: Any) -> int:
+    """Moderate several posts at once; return how many changed."""
+    _check_status(status)
+    if not can_moderate(actor):
+        raise PostError("Only staff can moderate posts.")
+    changed = 0
+    now = utcnow()
+    for post in posts:
+        if _apply_status(post, status):
+            post.updated_at = now
+            changed += 1
+    db.session.commit()
+    return changed
+
+
+def delete_post(post: Post, *, actor: Any) -> None:
+    """Delete ``post`` and every comment under it."""
+    if not can_edit(actor, post):
+        raise PostError("You cannot delete this post.")
+    _delete(post)
+    db.session.commit()
+
+
+def delete_many(posts: Iterable[Post], *, actor: Any) -> int:
+    """Delete several posts and their comments; moderators only. Return how many."""
+    if not can_moderate(actor):
+        raise PostError("Only staff can delete other people's posts.")
+    count = 0
+    for post in posts:
+        _delete(post)
+        count += 1
+    db.session.commit()
+    return count
+
+
+def _delete(post: Post) -> None:
+    from portal.comments.models import Comment
+
+    db.session.execute(delete(Comment).where(Comment.post_id == post.id))
+    db.session.delete(post)
+
+
+# -- reading -------------------------------------------------------------------
+
+
+def _published() -> Select[tuple[Post]]:
+    # The author comes in the same query: one statement per page, whatever its size.
+    return select(Post).options(joinedload(Post.author)).where(Post.status == POST.PUBLISHED)
+
+
+def _page(statement: Select[tuple[Post]], after: str | None, before: str | None) -> Page[Post]:
+    return keyset_page(
+        statement,
+        Post.published_at,
+        Post.id,
+        lambda post: (post.published_at, post.id),
+        per_page=current_app.config["POSTS_PER_PAGE"],
+        after=after,
+        before=before,
+    )
+
+
+def published_page(
+    *, after: str | None = None, before: str | None = None, query: str = ""
+) -> Page[Post]:
+    """Return a page of published posts, newest first, optionally searched by title."""
+    statement = _published()
+    for word in query.split()[:5]:
+        escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(func.lower(Post.title).like(f"%{escaped}%", escape="\\"))
+    return _page(statement, after, before)
+
+
+def posts_by(author: User, *, after: str | None = None, before: str | None = None) -> Page[Post]:
+    """Return a page of ``author``'s published posts, newest first."""
+    return _page(_published().where(Post.author_id == author.id), after, before)
+
+
+def get_by_slug(slug: str) -> Post | None:
+    """Return the post at /posts/<slug>/ with its author, whatever its status."""
+    return db.session.execute(
+        select(Post).options(joinedload(Post.author)).where(Post.slug == slug)
+    ).scalar_one_or_none()
+
+
+def count_by_status() -> dict[int, int]:
+    """Return how many posts have each status (for the dashboard)."""
+    rows = db.session.execute(select(Post.status, func.count()).group_by(Post.status))
+    counts = dict.fromkeys(POST.STATUS, 0)
+    counts.update({status: count for status, count in rows.tuples()})
+    return counts

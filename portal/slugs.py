@@ -1,0 +1,50 @@
+"""Readable, unique URL parts made from titles and names."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection
+
+from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from portal.extensions import db
+
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str, *, max_length: int, fallback: str) -> str:
+    """Return ``text`` as lowercase ASCII words joined by hyphens, or ``fallback``.
+
+    Accents fold to their letters ("Crème brûlée" -> "creme-brulee"); anything
+    else that is not a letter or digit separates words.
+    """
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = _NOT_WORD.sub("-", folded.lower()).strip("-")
+    slug = slug[:max_length].rstrip("-")
+    return slug or fallback
+
+
+def unique_slug(
+    column: InstrumentedAttribute[str],
+    base: str,
+    *,
+    max_length: int,
+    reserved: Collection[str] = (),
+) -> str:
+    """Return ``base``, or ``base-2``, ``base-3``..., whichever ``column`` does not hold yet.
+
+    One query reads every value that starts with ``base``; the unique index
+    still has the last word if two requests pick the same value at once.
+    """
+    base = base[: max_length - 8].rstrip("-")
+    # LIKE treats _ as a wildcard; slugs hold no _, so it only widens the read.
+    taken = set(db.session.execute(select(column).where(column.like(f"{base}%"))).scalars())
+    taken.update(reserved)
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base}-{number}" in taken:
+        number += 1
+    return f"{base}-{number}"
