@@ -157,10 +157,9 @@ def create_admin_command(email: str, name: str, password_stdin: bool) -> None:
         raise fail(f"An account already uses {email!r}.")
     password = read_password(password_stdin)
     try:
-        user = services.create_account(name, email, password, role=USER.ADMIN, status=USER.ACTIVE)
+        user = services.create_admin(name, email, password)
     except services.AccountError as error:
         raise fail(str(error)) from None
-    db.session.commit()
     click.echo(f"Created admin {user.email} (id {user.id}).")
 
 
@@ -254,7 +253,7 @@ def users_set_password_command(email: str, password_stdin: bool) -> None:
     user = find_user(email)
     password = read_password(password_stdin)
     try:
-        services.set_password(user, password)
+        services.set_password(user, password, audited=True)
     except services.AccountError as error:
         raise fail(str(error)) from None
     db.session.commit()

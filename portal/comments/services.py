@@ -12,11 +12,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import joinedload
 
+from portal.audit import services as audit
 from portal.comments import constants as COMMENT
 from portal.comments.models import Comment
 from portal.database import utcnow
@@ -32,6 +34,12 @@ from portal.posts.services import can_write
 from portal.urls import external_url
 from portal.users import constants as USER
 from portal.users.models import User
+
+MODERATION_ACTIONS = {
+    COMMENT.APPROVED: "approve",
+    COMMENT.REJECTED: "reject",
+    COMMENT.SPAM: "spam",
+}
 
 
 class CommentError(Exception):
@@ -112,7 +120,16 @@ def update_comment(comment: Comment, body: str, *, actor: Any) -> Comment:
     """Change a comment's text (its author while PENDING, or a moderator)."""
     if not can_edit(actor, comment):
         raise CommentError("A comment can be edited only while it waits for moderation.")
-    comment.body = clean_body(body)
+    new_body = clean_body(body)
+    if getattr(actor, "id", None) != comment.author_id and new_body != comment.body:
+        audit.record(
+            "update",
+            "comment",
+            comment.id,
+            summary=f"Edited comment {comment.id} by {comment.author.email}",
+            changes={"body": [comment.body, new_body]},
+        )
+    comment.body = new_body
     comment.body_html = render_comment(comment.body)
     comment.updated_at = utcnow()
     db.session.commit()
@@ -125,8 +142,55 @@ def delete_comment(comment: Comment, *, actor: Any) -> None:
         raise CommentError("You cannot delete this comment.")
     if comment.status == COMMENT.APPROVED:
         _change_counts(Counter({comment.post_id: -1}))
+    if getattr(actor, "id", None) != comment.author_id:
+        audit.record(
+            "delete",
+            "comment",
+            comment.id,
+            summary=f"Deleted comment {comment.id} by {comment.author.email}",
+            changes={"body": [comment.body, None], "status": [comment.status_name, None]},
+        )
     db.session.delete(comment)
     db.session.commit()
+
+
+def delete_many(comments: Iterable[Comment], *, actor: Any) -> int:
+    """Delete several comments at once (moderators); return how many."""
+    if not can_moderate(actor):
+        raise CommentError("Only staff can delete other people's comments.")
+    deltas: Counter[int] = Counter()
+    count = 0
+    for comment in comments:
+        if comment.status == COMMENT.APPROVED:
+            deltas[comment.post_id] -= 1
+        audit.record(
+            "delete",
+            "comment",
+            comment.id,
+            summary=f"Deleted comment {comment.id} by {comment.author.email}",
+            changes={"body": [comment.body, None], "status": [comment.status_name, None]},
+        )
+        db.session.delete(comment)
+        count += 1
+    _change_counts(deltas)
+    db.session.commit()
+    return count
+
+
+def forget_comments_by(author: User) -> int:
+    """Delete every comment ``author`` wrote, keeping the posts' counts exact."""
+    approved = db.session.execute(
+        select(Comment.post_id, func.count())
+        .where(Comment.author_id == author.id, Comment.status == COMMENT.APPROVED)
+        .group_by(Comment.post_id)
+    ).tuples()
+    _change_counts(Counter({post_id: -count for post_id, count in approved}))
+    result = db.session.execute(
+        delete(Comment)
+        .where(Comment.author_id == author.id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def moderate(
@@ -156,6 +220,18 @@ def moderate(
         if status == COMMENT.APPROVED:
             deltas[comment.post_id] += 1
             approved.append(comment)
+        audit.record(
+            MODERATION_ACTIONS[status],
+            "comment",
+            comment.id,
+            summary=f"Comment {comment.id} by {comment.author.email}: "
+            f"{comment.status_name} → {COMMENT.STATUS[status]}"
+            + (f" ({reason})" if reason else ""),
+            changes={
+                "status": [comment.status_name, COMMENT.STATUS[status]],
+                **({"reason": [comment.moderation_reason, reason]} if reason else {}),
+            },
+        )
         comment.status = status
         comment.moderated_by_id = getattr(actor, "id", None)
         comment.moderated_at = now

@@ -27,6 +27,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 
+from portal.audit import services as audit
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
 from portal.emails.addresses import InvalidHeader
@@ -134,6 +135,17 @@ def _restart(now: datetime) -> dict[str, Any]:
     }
 
 
+def _audit(action: str, ids: Iterable[int], count: int) -> None:
+    wanted = sorted(set(ids))
+    shown = ", ".join(str(i) for i in wanted[:20]) + (" …" if len(wanted) > 20 else "")
+    audit.record(
+        action,
+        "email",
+        wanted[0] if len(wanted) == 1 else None,
+        summary=f"{action.title()}: {count} of {len(wanted)} selected message(s) (#{shown})",
+    )
+
+
 def retry(ids: Iterable[int]) -> int:
     """Queue the given messages again, due now; return how many changed.
 
@@ -144,6 +156,7 @@ def retry(ids: Iterable[int]) -> int:
     due, are left as they are. ``last_error`` is kept: it still says what went
     wrong last, and the attempt log keeps the rest.
     """
+    ids = list(ids)
     changed = 0
     now = utcnow()
     for chunk in _chunks(ids):
@@ -164,6 +177,7 @@ def retry(ids: Iterable[int]) -> int:
             .execution_options(synchronize_session=False)
         )
         changed += _rowcount(restarted) + _rowcount(hurried)
+    _audit("retry", ids, changed)
     db.session.commit()
     return changed
 
@@ -176,6 +190,7 @@ def retry_failed() -> int:
         .values(**_restart(utcnow()))
         .execution_options(synchronize_session=False)
     )
+    audit.record("retry", "email", summary=f"Retried every failed message ({_rowcount(done)})")
     db.session.commit()
     return _rowcount(done)
 
@@ -185,6 +200,7 @@ def cancel(ids: Iterable[int]) -> int:
 
     A row a worker holds (SENDING) is not cancelled: it may be on the wire.
     """
+    ids = list(ids)
     changed = 0
     for chunk in _chunks(ids):
         done = db.session.execute(
@@ -194,6 +210,7 @@ def cancel(ids: Iterable[int]) -> int:
             .execution_options(synchronize_session=False)
         )
         changed += _rowcount(done)
+    _audit("cancel", ids, changed)
     db.session.commit()
     return changed
 
@@ -223,9 +240,11 @@ def _delete_rows(ids: list[int], *criteria: Any) -> int:
 
 def delete(ids: Iterable[int]) -> int:
     """Delete the given messages and their attempt logs, unless being sent; return how many."""
+    ids = list(ids)
     removed = 0
     for chunk in _chunks(ids):
         removed += _delete_rows(chunk, Email.state != EMAIL.SENDING)
+    _audit("delete", ids, removed)
     db.session.commit()
     return removed
 
@@ -261,6 +280,12 @@ def purge(older_than: timedelta, *, dry_run: bool = False) -> int:
         removed += _delete_rows(batch, *criteria)
         db.session.commit()
         last_id = batch[-1]
+    audit.record(
+        "purge",
+        "email",
+        summary=f"Purged {removed} sent or cancelled message(s) older than {older_than.days} days",
+    )
+    db.session.commit()
     return removed
 
 
@@ -375,6 +400,13 @@ def broadcast(
         last_id = page[-1][0]
         if progress is not None:
             progress(len(page))
+    audit.record(
+        "broadcast",
+        "email",
+        summary=f"Broadcast “{subject}” to {queued} account(s)",
+        changes={"role": [None, role], "status": [None, status], "subject": [None, subject]},
+    )
+    db.session.commit()
     return queued
 
 
@@ -414,5 +446,7 @@ def compose(
         )
     except InvalidHeader as error:
         raise QueueError(str(error)) from None
+    db.session.flush()
+    audit.record("compose", "email", email.id, summary=f"Wrote “{subject}” to {email.to_address}")
     db.session.commit()
     return email

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from portal.audit import services as audit
 from portal.database import utcnow
 from portal.extensions import db
 from portal.markup import render_post
@@ -135,6 +136,7 @@ def update_post(
     """
     if not can_edit(actor, post):
         raise PostError("You cannot edit this post.")
+    before = _audited_fields(post)
     post.title, post.body = clean_title(title), clean_body(body)
     post.body_html = render_post(post.body)
     post.updated_at = utcnow()
@@ -145,8 +147,33 @@ def update_post(
                 raise PostError("Staff have hidden this post; it cannot be published again.")
         else:
             _apply_status(post, wanted)
+    if _by_moderator(actor, post):
+        changes = audit.diff(before, _audited_fields(post))
+        if changes:
+            audit.record(
+                "update", "post", post.id, summary=f"Edited “{post.title}”", changes=changes
+            )
     db.session.commit()
     return post
+
+
+def _audited_fields(post: Post) -> dict[str, Any]:
+    return {"title": post.title, "body": post.body, "status": POST.STATUS[post.status]}
+
+
+def _by_moderator(actor: Any, post: Post) -> bool:
+    # Authors changing their own posts are not audited; staff acting on anyone's are.
+    return can_moderate(actor) or getattr(actor, "id", None) != post.author_id
+
+
+def _record_status(post: Post, old: int) -> None:
+    audit.record(
+        "set_status",
+        "post",
+        post.id,
+        summary=f"“{post.title}”: {POST.STATUS[old]} → {POST.STATUS[post.status]}",
+        changes={"status": [POST.STATUS[old], POST.STATUS[post.status]]},
+    )
 
 
 def _apply_status(post: Post, status: int) -> bool:
@@ -166,9 +193,12 @@ def set_status(post: Post, status: int, *, actor: Any) -> bool:
             raise PostError("You cannot change this post.")
         if status == POST.HIDDEN or post.status == POST.HIDDEN:
             raise PostError("Only staff can hide a post or show a hidden one.")
+    old = post.status
     changed = _apply_status(post, status)
     if changed:
         post.updated_at = utcnow()
+        if can_moderate(actor):
+            _record_status(post, old)
         db.session.commit()
     return changed
 
@@ -181,8 +211,10 @@ def set_status_many(posts: Iterable[Post], status: int, *, actor: Any) -> int:
     changed = 0
     now = utcnow()
     for post in posts:
+        old = post.status
         if _apply_status(post, status):
             post.updated_at = now
+            _record_status(post, old)
             changed += 1
     db.session.commit()
     return changed
@@ -192,6 +224,8 @@ def delete_post(post: Post, *, actor: Any) -> None:
     """Delete ``post`` and every comment under it."""
     if not can_edit(actor, post):
         raise PostError("You cannot delete this post.")
+    if _by_moderator(actor, post):
+        _record_delete(post)
     _delete(post)
     db.session.commit()
 
@@ -202,10 +236,36 @@ def delete_many(posts: Iterable[Post], *, actor: Any) -> int:
         raise PostError("Only staff can delete other people's posts.")
     count = 0
     for post in posts:
+        _record_delete(post)
         _delete(post)
         count += 1
     db.session.commit()
     return count
+
+
+def _record_delete(post: Post) -> None:
+    audit.record(
+        "delete",
+        "post",
+        post.id,
+        summary=f"Deleted “{post.title}” by {post.author.email} "
+        f"and its {post.comment_count} approved comment(s)",
+        changes={"title": [post.title, None], "status": [POST.STATUS[post.status], None]},
+    )
+
+
+def forget_posts_by(author: User) -> int:
+    """Delete every post ``author`` wrote and all comments under them (account deletion)."""
+    from portal.comments.models import Comment
+
+    ids = select(Post.id).where(Post.author_id == author.id)
+    db.session.execute(
+        delete(Comment).where(Comment.post_id.in_(ids)).execution_options(synchronize_session=False)
+    )
+    result = db.session.execute(
+        delete(Post).where(Post.author_id == author.id).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _delete(post: Post) -> None:

@@ -26,6 +26,11 @@ HANDLE_MAX_LENGTH = 40
 RESERVED_HANDLES = frozenset(
     {"confirm", "forgot", "login", "logout", "me", "register", "reset", "static"}
 )
+REASON_MAX_LENGTH = 500
+# The account that keeps the posts and comments of deleted accounts.
+DELETED_HANDLE = "deleted-user"
+DELETED_EMAIL = "deleted-user@invalid"
+
 # RFC 5321 caps a forward path at 256 octets including the angle brackets.
 EMAIL_MAX_LENGTH = 254
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import cache
 from typing import Any
 
@@ -13,6 +14,7 @@ from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 from zxcvbn import zxcvbn
 
+from portal.audit import services as audit
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
 from portal.emails.addresses import InvalidHeader
@@ -123,7 +125,10 @@ def new_handle(name: str) -> str:
     """Return a free profile handle made from ``name`` ("Ada Lovelace" -> "ada-lovelace")."""
     base = slugify(name, max_length=USER.HANDLE_MAX_LENGTH, fallback="member")
     return unique_slug(
-        User.handle, base, max_length=USER.HANDLE_MAX_LENGTH, reserved=USER.RESERVED_HANDLES
+        User.handle,
+        base,
+        max_length=USER.HANDLE_MAX_LENGTH,
+        reserved=USER.RESERVED_HANDLES | {USER.DELETED_HANDLE},
     )
 
 
@@ -283,8 +288,13 @@ def request_password_reset(email: str) -> None:
 
 
 def check_reset(token: str) -> User:
-    """Return the account a reset link is for, if the link still works."""
-    user, payload = _account_for(tokens.RESET, token)
+    """Return the account a reset (or invitation) link is for, if the link still works."""
+    try:
+        user, payload = _account_for(tokens.RESET, token)
+    except tokens.TokenError as error:
+        if error.expired:
+            raise
+        user, payload = _account_for(tokens.INVITE, token)
     if payload.get("pw") != _reset_fingerprint(user):
         raise tokens.TokenError("This link has already been used.")
     if user.status == USER.INACTIVE:
@@ -306,11 +316,23 @@ def reset_password(token: str, password: str) -> User:
     return user
 
 
-def set_password(user: User, password: str) -> None:
-    """Check and store a new password and end the account's sessions."""
+def set_password(user: User, password: str, *, audited: bool = False) -> None:
+    """Check and store a new password and end the account's sessions.
+
+    ``audited`` records that someone else (an operator) set it; the password
+    itself never reaches the audit trail.
+    """
     _check_password(password, (user.name, user.email))
     user.set_password(password)
     end_other_sessions(user)
+    if audited:
+        audit.record(
+            "set_password",
+            "user",
+            user.id,
+            summary=f"Password of {user.email} set",
+            changes={"password": ["", ""]},
+        )
 
 
 def change_password(user: User, current: str, new: str) -> None:
@@ -426,18 +448,33 @@ def set_role(user: User, role: int, *, actor: User | None = None) -> bool:
         return False
     if role != USER.ADMIN and _is_last_active_admin(user):
         raise AccountError("This is the last active admin; make another admin first.")
+    audit.record(
+        "set_role",
+        "user",
+        user.id,
+        summary=f"Role of {user.email}: {USER.ROLE[user.role]} → {USER.ROLE[role]}",
+        changes={"role": [USER.ROLE[user.role], USER.ROLE[role]]},
+    )
     user.role = role
     end_other_sessions(user)
     db.session.commit()
     return True
 
 
-def set_status(user: User, status: int, *, actor: User | None = None) -> bool:
+def set_status(
+    user: User,
+    status: int,
+    *,
+    actor: User | None = None,
+    reason: str | None = None,
+    notify: bool = False,
+) -> bool:
     """Give ``user`` a new status; return False if it already had it.
 
     Staff may activate or deactivate USER accounts; only an ADMIN may change a
     STAFF or ADMIN account. Nobody changes their own status, and the last
-    active ADMIN stays active.
+    active ADMIN stays active. ``reason`` goes into the audit event and, with
+    ``notify``, into an email to the person.
     """
     if status not in USER.STATUS:
         raise AccountError(f"Unknown status {status!r}.")
@@ -452,6 +489,26 @@ def set_status(user: User, status: int, *, actor: User | None = None) -> bool:
         return False
     if status != USER.ACTIVE and _is_last_active_admin(user):
         raise AccountError("This is the last active admin; it must stay active.")
+    reason = (reason or "").strip()[: USER.REASON_MAX_LENGTH] or None
+    changes: dict[str, list[Any]] = {"status": [USER.STATUS[user.status], USER.STATUS[status]]}
+    if reason:
+        changes["reason"] = [None, reason]
+    audit.record(
+        "set_status",
+        "user",
+        user.id,
+        summary=f"Status of {user.email}: {USER.STATUS[user.status]} → {USER.STATUS[status]}"
+        + (f" ({reason})" if reason else ""),
+        changes=changes,
+    )
+    if notify and status in (USER.ACTIVE, USER.INACTIVE):
+        enqueue(
+            user.email,
+            f"Your {current_app.config['PORTAL_NAME']} account is "
+            + ("active" if status == USER.ACTIVE else "disabled"),
+            "account_status",
+            {"user": user, "active": status == USER.ACTIVE, "reason": reason},
+        )
     user.status = status
     if status == USER.ACTIVE and user.confirmed_at is None:
         user.confirmed_at = utcnow()
@@ -459,3 +516,192 @@ def set_status(user: User, status: int, *, actor: User | None = None) -> bool:
         end_other_sessions(user)
     db.session.commit()
     return True
+
+
+# -- accounts created and removed by an admin ----------------------------------
+
+
+def create_admin(name: str, email: str, password: str) -> User:
+    """Create an ACTIVE admin with a password typed by the operator (``manage.py``)."""
+    user = create_account(name, email, password, role=USER.ADMIN, status=USER.ACTIVE)
+    audit.record(
+        "create",
+        "user",
+        user.id,
+        summary=f"Created admin {user.email}",
+        changes={"name": [None, user.name], "email": [None, user.email], "role": [None, "admin"]},
+    )
+    db.session.commit()
+    return user
+
+
+def invite_account(name: str, email: str, role: int, *, actor: User | None = None) -> User:
+    """Create a NEW account and email it a link to choose its password.
+
+    Nobody types a password for someone else: the account gets an unusable
+    random one, and following the link (valid for a week) sets the real one
+    and confirms the address.
+    """
+    if actor is not None and not actor.is_admin:
+        raise AccountError("Only an admin can create accounts.")
+    if role not in USER.ROLE:
+        raise AccountError(f"Unknown role {role!r}.")
+    user = create_account(name, email, secrets.token_urlsafe(32) + "-Aa1!", role=role)
+    token = tokens.make(tokens.INVITE, {"uid": user.id, "pw": _reset_fingerprint(user)})
+    enqueue(
+        user.email,
+        f"You are invited to {current_app.config['PORTAL_NAME']}",
+        "invite",
+        {
+            "user": user,
+            "inviter": actor,
+            "link": external_url("users.reset_password", token=token),
+        },
+        priority=EMAIL.HIGH,
+        sensitive=True,
+    )
+    audit.record(
+        "create",
+        "user",
+        user.id,
+        summary=f"Invited {user.email} as {USER.ROLE[role]}",
+        changes={
+            "name": [None, user.name],
+            "email": [None, user.email],
+            "role": [None, USER.ROLE[role]],
+            "status": [None, USER.STATUS[user.status]],
+        },
+    )
+    db.session.commit()
+    return user
+
+
+def edit_account(user: User, *, actor: User, name: str, role: int, status: int) -> bool:
+    """Change an account's name, role and status at once (the admin's edit form).
+
+    Every rule of ``set_role`` and ``set_status`` holds; nothing is saved unless
+    all of it is allowed. Return whether anything changed.
+    """
+    if not actor.is_admin:
+        raise AccountError("Only an admin can edit accounts.")
+    name = clean_name(name)
+    if role not in USER.ROLE or status not in USER.STATUS:
+        raise AccountError("Choose a known role and status.")
+    if actor.id == user.id and (role != user.role or status != user.status):
+        raise AccountError("You cannot change your own role or status.")
+    demoted = role != USER.ADMIN or status != USER.ACTIVE
+    if demoted and _is_last_active_admin(user):
+        raise AccountError("This is the last active admin; it must stay an active admin.")
+    changed = False
+    if name != user.name:
+        audit.record(
+            "update", "user", user.id, summary=f"Renamed {user.email}",
+            changes={"name": [user.name, name]},
+        )  # fmt: skip
+        user.name = name
+        db.session.commit()
+        changed = True
+    if role != user.role:
+        changed = set_role(user, role, actor=actor) or changed
+    if status != user.status:
+        changed = set_status(user, status, actor=actor) or changed
+    return changed
+
+
+def account_content(user: User) -> tuple[int, int]:
+    """Return how many posts and comments ``user`` wrote (for the delete page)."""
+    from portal.comments.models import Comment
+    from portal.posts.models import Post
+
+    posts = db.session.execute(
+        select(func.count(Post.id)).where(Post.author_id == user.id)
+    ).scalar_one()
+    comments = db.session.execute(
+        select(func.count(Comment.id)).where(Comment.author_id == user.id)
+    ).scalar_one()
+    return posts, comments
+
+
+def deleted_user_placeholder() -> User:
+    """Return the account that keeps the posts and comments of deleted accounts."""
+    user = db.session.execute(
+        select(User).where(User.handle == USER.DELETED_HANDLE)
+    ).scalar_one_or_none()
+    if user is None:
+        user = User(
+            name="Deleted user",
+            email=USER.DELETED_EMAIL,
+            handle=USER.DELETED_HANDLE,
+            role=USER.USER,
+            status=USER.INACTIVE,
+            created_at=utcnow(),
+            notify_comments=False,
+        )
+        # No password works: the hash is of a random value nobody knows.
+        user.set_password(secrets.token_urlsafe(32))
+        db.session.add(user)
+        db.session.flush()
+    return user
+
+
+def delete_account(user: User, *, actor: User | None, keep_content: bool) -> None:
+    """Delete an account; its posts and comments go with it or move to "Deleted user".
+
+    Only an ADMIN may, never on themselves, and never the last active ADMIN.
+    """
+    from sqlalchemy import delete
+    from sqlalchemy import update
+
+    from portal.audit.models import AuditEvent
+    from portal.comments.models import Comment
+    from portal.emails.models import Email
+    from portal.posts.models import Post
+
+    if actor is not None:
+        if not actor.is_admin:
+            raise AccountError("Only an admin can delete accounts.")
+        if actor.id == user.id:
+            raise AccountError("You cannot delete your own account here.")
+    if user.handle == USER.DELETED_HANDLE:
+        raise AccountError("The placeholder for deleted accounts cannot be deleted.")
+    if _is_last_active_admin(user):
+        raise AccountError("This is the last active admin; it cannot be deleted.")
+    posts, comments = account_content(user)
+    if keep_content:
+        placeholder = deleted_user_placeholder()
+        db.session.execute(
+            update(Post).where(Post.author_id == user.id).values(author_id=placeholder.id)
+        )
+        db.session.execute(
+            update(Comment).where(Comment.author_id == user.id).values(author_id=placeholder.id)
+        )
+    else:
+        from portal.comments.services import forget_comments_by
+        from portal.posts.services import forget_posts_by
+
+        forget_comments_by(user)
+        forget_posts_by(user)
+    # What this account did stays on record without it (SQLite may not enforce SET NULL).
+    db.session.execute(
+        update(Comment).where(Comment.moderated_by_id == user.id).values(moderated_by_id=None)
+    )
+    db.session.execute(
+        update(AuditEvent).where(AuditEvent.actor_id == user.id).values(actor_id=None)
+    )
+    db.session.execute(
+        update(Email).where(Email.created_by_id == user.id).values(created_by_id=None)
+    )
+    audit.record(
+        "delete",
+        "user",
+        user.id,
+        summary=f"Deleted {user.email}; {posts} post(s) and {comments} comment(s) "
+        + ("kept under “Deleted user”" if keep_content else "deleted"),
+        changes={
+            "name": [user.name, None],
+            "email": [user.email, None],
+            "role": [USER.ROLE[user.role], None],
+        },
+    )
+    db.session.execute(delete(User).where(User.id == user.id))
+    db.session.commit()

@@ -19,11 +19,14 @@ from itsdangerous import URLSafeTimedSerializer
 CONFIRM = "confirm-email"
 RESET = "reset-password"
 EMAIL_CHANGE = "change-email"
+# An account created by an admin: the link sets its first password.
+INVITE = "invite"
 
 MAX_AGE_SETTING = {
     CONFIRM: "CONFIRM_TOKEN_MAX_AGE",
     RESET: "RESET_TOKEN_MAX_AGE",
     EMAIL_CHANGE: "EMAIL_CHANGE_TOKEN_MAX_AGE",
+    INVITE: "INVITE_TOKEN_MAX_AGE",
 }
 
 
