@@ -8,17 +8,49 @@ import hashlib
 from flask import Flask
 from flask import url_for
 from flask_admin import Admin
+from flask_admin import BaseView
 from flask_admin.menu import MenuLink
+from flask_admin.menu import MenuView
 from flask_admin.theme import Bootstrap4Theme
 
-from admin_views.base import SecureIndexView
+from admin_views.audit import AuditView
+from admin_views.comments import CommentView
+from admin_views.dashboard import DashboardView
 from admin_views.emails import ComposeView
 from admin_views.emails import EmailView
 from admin_views.emails import PurgeView
+from admin_views.posts import PostView
+from admin_views.users import UserView
+from portal.audit.models import AuditEvent
+from portal.comments.models import Comment
 from portal.emails.models import Email
 from portal.extensions import db
 from portal.http import ADMIN_HANDLER_HASHES
 from portal.http import csp_nonce
+from portal.posts.models import Post
+from portal.users.models import User
+
+
+class LiveMenuView(MenuView):
+    """A menu entry whose label the view computes on each page ("Comments (3 waiting)")."""
+
+    @property
+    def name(self) -> str:
+        return str(self._view.menu_label())
+
+    @name.setter
+    def name(self, value: str) -> None:
+        pass
+
+
+class PortalAdmin(Admin):
+    """Flask-Admin, with live menu labels for views that define ``menu_label``."""
+
+    def _add_view_to_menu(self, view: BaseView) -> None:
+        if hasattr(view, "menu_label"):
+            self.add_menu_item(LiveMenuView(str(view.name), view), view.category)
+        else:
+            super()._add_view_to_menu(view)
 
 
 class SiteLink(MenuLink):
@@ -30,16 +62,20 @@ class SiteLink(MenuLink):
 
 def init_admin(app: Flask) -> Admin:
     """Create this app's ``Admin`` (a shared one would break a second app)."""
-    admin = Admin(
+    admin = PortalAdmin(
         app,
         name=f"{app.config['PORTAL_NAME']} admin",
-        index_view=SecureIndexView(name="Dashboard", url="/admin"),
+        index_view=DashboardView(name="Dashboard", url="/admin"),
         theme=Bootstrap4Theme(fluid=True),
         csp_nonce_generator=csp_nonce,
     )
+    admin.add_view(UserView(User, db, name="Accounts", endpoint="user"))
+    admin.add_view(PostView(Post, db, name="Posts", endpoint="post"))
+    admin.add_view(CommentView(Comment, db, name="Comments", endpoint="comment"))
     admin.add_view(EmailView(Email, db, name="Queue", category="Email", endpoint="email"))
     admin.add_view(ComposeView(name="Compose", category="Email", endpoint="email_compose"))
     admin.add_view(PurgeView(name="Purge", category="Email", endpoint="email_purge"))
+    admin.add_view(AuditView(AuditEvent, db, name="Audit trail", endpoint="audit"))
     admin.add_link(SiteLink(name="Back to the site"))
     app.extensions[ADMIN_HANDLER_HASHES] = inline_handler_hashes(admin)
     return admin

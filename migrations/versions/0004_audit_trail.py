@@ -1,4 +1,4 @@
-"""audit trail
+"""audit trail; accounts sortable by last sign-in
 
 Revision ID: 0004
 Revises: 0003
@@ -38,9 +38,13 @@ def upgrade():
         batch_op.create_index('ix_audit_event_created_at', ['created_at', 'id'], unique=False)
         batch_op.create_index('ix_audit_event_object', ['object_type', 'object_id', 'created_at'], unique=False)
 
+    # A plain CREATE INDEX: no table rebuild, so the lower(email) index stays.
+    op.create_index('ix_users_user_last_login_at', 'users_user', ['last_login_at'], unique=False)
+
 
 
 def downgrade():
+    op.drop_index('ix_users_user_last_login_at', table_name='users_user')
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_event_object')
         batch_op.drop_index('ix_audit_event_created_at')

@@ -64,7 +64,8 @@ class Comment(db.Model):  # type: ignore[name-defined]
         return f"<Comment {self.id} on post {self.post_id} {COMMENT.STATUS.get(self.status)}>"
 
     def __str__(self) -> str:
-        return f"Comment {self.id}"
+        text = " ".join(self.body.split())
+        return f"#{self.id}: {text[:80]}{'…' if len(text) > 80 else ''}"
 
     @property
     def status_name(self) -> str:

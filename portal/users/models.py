@@ -30,6 +30,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         Index("ix_users_user_role_status", "role", "status"),
         Index("ix_users_user_created_at", "created_at"),
+        Index("ix_users_user_last_login_at", "last_login_at"),
         CheckConstraint(f"role IN ({USER.ADMIN}, {USER.STAFF}, {USER.USER})", name="role"),
         CheckConstraint(f"status IN ({USER.INACTIVE}, {USER.NEW}, {USER.ACTIVE})", name="status"),
     )
@@ -53,6 +54,9 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email!r} {USER.ROLE.get(self.role)}>"
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
 
     def set_password(self, password: str) -> None:
         """Store a salted scrypt hash of ``password``; the password itself is never kept."""

@@ -1,0 +1,159 @@
+"""Posts: staff find, edit, publish, hide and delete them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash
+from flask_admin.actions import action
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from wtforms import SelectField
+from wtforms import StringField
+from wtforms import TextAreaField
+from wtforms.validators import InputRequired
+from wtforms.validators import ValidationError
+
+from admin_views.base import SecureModelView
+from portal.extensions import db
+from portal.posts import constants as POST
+from portal.posts import services
+from portal.posts.models import Post
+from portal.security import moderator_permission
+from portal.security import staff_permission
+
+
+class PostEditForm(FlaskForm):
+    title = StringField("Title", validators=[InputRequired()])
+    body = TextAreaField("Body (Markdown)", validators=[InputRequired()], render_kw={"rows": 16})
+    status = SelectField("Status", choices=[(name, name.title()) for name in POST.STATUS.values()])
+
+    def validate_title(self, field: StringField) -> None:
+        try:
+            field.data = services.clean_title(field.data or "")
+        except services.PostError as error:
+            raise ValidationError(str(error)) from None
+
+    def validate_body(self, field: TextAreaField) -> None:
+        try:
+            field.data = services.clean_body(field.data or "")
+        except services.PostError as error:
+            raise ValidationError(str(error)) from None
+
+
+def _status(view: Any, context: Any, model: Post, name: str) -> Markup:
+    colour = {POST.PUBLISHED: "success", POST.DRAFT: "info", POST.HIDDEN: "danger"}
+    return Markup('<span class="badge badge-{}">{}</span>').format(
+        colour[model.status], POST.STATUS[model.status]
+    )
+
+
+def _author(view: Any, context: Any, model: Post, name: str) -> str:
+    return str(model.author)
+
+
+def _body(view: Any, context: Any, model: Post, name: str) -> Markup:
+    # Sanitised when it was saved; rendered the same way the public page shows it.
+    return Markup('<div class="border rounded p-3">{}</div>').format(Markup(model.body_html))
+
+
+class PostView(SecureModelView):
+    """Every post, whatever its status."""
+
+    audit_type = "post"
+    edit_permission = moderator_permission
+    delete_permission = moderator_permission
+    export_permission = staff_permission
+    action_permissions = {
+        "publish": moderator_permission,
+        "hide": moderator_permission,
+        "delete": moderator_permission,
+    }
+
+    column_list = ("id", "title", "author", "status", "comment_count", "published_at", "created_at")
+    column_labels = {"id": "#", "comment_count": "Comments", "author.email": "Author email"}
+    column_searchable_list = ("title",)
+    column_filters = ("status", "author.email", "published_at", "created_at", "updated_at")
+    column_choices = {"status": list(POST.STATUS.items())}
+    column_sortable_list = ("id", "published_at", "created_at")
+    column_default_sort = ("id", True)
+    column_formatters = {"status": _status, "author": _author}
+    column_details_list = (
+        "id",
+        "title",
+        "slug",
+        "author",
+        "status",
+        "comment_count",
+        "created_at",
+        "updated_at",
+        "published_at",
+        "body_html",
+    )
+    column_formatters_detail = {"status": _status, "author": _author, "body_html": _body}
+    column_labels_detail = {"body_html": "Body"}
+    column_export_list = (
+        "id",
+        "title",
+        "slug",
+        "author.email",
+        "status",
+        "comment_count",
+        "created_at",
+        "published_at",
+    )
+    column_formatters_export = {
+        "status": lambda view, context, model, name: POST.STATUS[model.status],
+    }
+    page_size = 20
+    can_set_page_size = True
+    page_size_options = (20, 50, 100)
+
+    def get_edit_form(self) -> type[FlaskForm]:
+        return PostEditForm
+
+    def edit_form(self, obj: Any = None) -> FlaskForm:
+        form = PostEditForm(obj=obj)
+        if obj is not None and not form.is_submitted():
+            form.status.data = obj.status_name
+        return form
+
+    def update_model(self, form: Any, model: Post) -> bool:
+        try:
+            services.update_post(model, form.title.data, form.body.data, actor=current_user)
+            services.set_status(model, POST.status_by_name(form.status.data), actor=current_user)
+        except services.PostError as error:
+            db.session.rollback()
+            flash(str(error), "error")
+            return False
+        return True
+
+    def delete_model(self, model: Post) -> bool:
+        services.delete_post(model, actor=current_user)
+        return True
+
+    def _selected(self, ids: Any) -> list[Post]:
+        wanted = [int(value) for value in ids if str(value).isdigit()]
+        return list(
+            db.session.execute(
+                select(Post).options(joinedload(Post.author)).where(Post.id.in_(wanted))
+            ).scalars()
+        )
+
+    @action("publish", "Publish", "Publish the selected posts?")
+    def action_publish(self, ids: Any) -> None:
+        changed = services.set_status_many(self._selected(ids), POST.PUBLISHED, actor=current_user)
+        flash(f"{changed} post(s) published.", "success")
+
+    @action("hide", "Hide", "Hide the selected posts from everyone but their authors?")
+    def action_hide(self, ids: Any) -> None:
+        changed = services.set_status_many(self._selected(ids), POST.HIDDEN, actor=current_user)
+        flash(f"{changed} post(s) hidden.", "success")
+
+    @action("delete", "Delete", "Delete the selected posts and every comment under them?")
+    def action_delete(self, ids: Any) -> None:
+        count = services.delete_many(self._selected(ids), actor=current_user)
+        flash(f"{count} post(s) deleted.", "success")
