@@ -49,7 +49,7 @@ def per_day(column: Any, days: int) -> list[int]:
     since = datetime.combine(first, time(), tzinfo=UTC)
     rows = db.session.execute(
         select(day, func.count()).where(column >= since).group_by(day)
-    ).tuples()
+    )
     counts: dict[date, int] = {}
     for value, count in rows:
         key = value if isinstance(value, date) else date.fromisoformat(str(value))
@@ -60,7 +60,7 @@ def per_day(column: Any, days: int) -> list[int]:
 def accounts_by_role_and_status() -> dict[str, dict[str, int]]:
     rows = db.session.execute(
         select(User.role, User.status, func.count()).group_by(User.role, User.status)
-    ).tuples()
+    )
     table = {role: dict.fromkeys(USER.STATUS.values(), 0) for role in USER.ROLE.values()}
     for role, status, count in rows:
         table[USER.ROLE[role]][USER.STATUS[status]] = count

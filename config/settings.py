@@ -299,4 +299,6 @@ def production_problems(config: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"MAIL_TRANSPORT is {config.get('MAIL_TRANSPORT')!r}: production delivers with 'smtp'."
         )
+    if config.get("BENCH_ROUTES"):
+        problems.append("PORTAL_BENCH_ROUTES is on: /_bench/hello is for benchmarks only.")
     return problems

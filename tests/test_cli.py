@@ -244,6 +244,11 @@ def test_check_lists_every_problem_and_exits_non_zero(
             "memory",
             "MAIL_TRANSPORT is 'memory': production delivers with 'smtp'.",
         ),
+        (
+            "PORTAL_BENCH_ROUTES",
+            "1",
+            "PORTAL_BENCH_ROUTES is on: /_bench/hello is for benchmarks only.",
+        ),
     ],
 )
 def test_check_names_the_one_bad_setting(

@@ -1,3 +1,12 @@
 def test_home_page(client):
     response = client.get("/")
     assert response.status_code == 200
+
+
+def test_the_bench_route_exists_only_when_enabled(make_app):
+    assert make_app().test_client().get("/_bench/hello").status_code == 404
+    response = make_app(BENCH_ROUTES=True).test_client().get("/_bench/hello")
+    assert response.status_code == 200
+    assert response.text == "hello"
+    # The bare route still gets the same headers as every page.
+    assert "Content-Security-Policy" in response.headers

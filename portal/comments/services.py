@@ -183,7 +183,7 @@ def forget_comments_by(author: User) -> int:
         select(Comment.post_id, func.count())
         .where(Comment.author_id == author.id, Comment.status == COMMENT.APPROVED)
         .group_by(Comment.post_id)
-    ).tuples()
+    )
     _change_counts(Counter({post_id: -count for post_id, count in approved}))
     result = db.session.execute(
         delete(Comment)
@@ -257,7 +257,8 @@ def _notify_post_author(comment: Comment) -> None:
             "user": author,
             "post": post,
             "comment": comment,
-            "link": external_url("posts.detail", slug=post.slug, _anchor=f"comment-{comment.id}"),
+            # external_url builds with the URL map, which has no _anchor: add the fragment here.
+            "link": external_url("posts.detail", slug=post.slug) + f"#comment-{comment.id}",
             "settings": external_url("users.edit_profile"),
         },
     )

@@ -322,5 +322,5 @@ def count_by_status() -> dict[int, int]:
     """Return how many posts have each status (for the dashboard)."""
     rows = db.session.execute(select(Post.status, func.count()).group_by(Post.status))
     counts = dict.fromkeys(POST.STATUS, 0)
-    counts.update({status: count for status, count in rows.tuples()})
+    counts.update({status: count for status, count in rows})
     return counts
