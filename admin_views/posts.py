@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import SelectField
 from wtforms import StringField
 from wtforms import TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 from wtforms.validators import ValidationError
 
@@ -29,7 +30,9 @@ from portal.security import staff_permission
 class PostEditForm(FlaskForm):
     title = StringField("Title", validators=[InputRequired()])
     body = TextAreaField("Body (Markdown)", validators=[InputRequired()], render_kw={"rows": 16})
-    status = SelectField("Status", choices=[(name, name.title()) for name in POST.STATUS.values()])
+    status = SelectField(
+        "Status", choices=[SelectChoice(name, name.title()) for name in POST.STATUS.values()]
+    )
 
     def validate_title(self, field: StringField) -> None:
         try:

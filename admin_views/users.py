@@ -19,6 +19,7 @@ from wtforms import RadioField
 from wtforms import SelectField
 from wtforms import StringField
 from wtforms import TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
@@ -35,8 +36,8 @@ from portal.users import constants as USER
 from portal.users import services
 from portal.users.models import User
 
-ROLE_CHOICES = [(str(value), label) for value, label in USER.ROLE.items()]
-STATUS_CHOICES = [(str(value), label) for value, label in USER.STATUS.items()]
+ROLE_CHOICES = [SelectChoice(str(value), label) for value, label in USER.ROLE.items()]
+STATUS_CHOICES = [SelectChoice(str(value), label) for value, label in USER.STATUS.items()]
 
 
 class InviteForm(FlaskForm):
@@ -73,8 +74,8 @@ class DeleteAccountForm(FlaskForm):
     content = RadioField(
         "Their posts and comments",
         choices=[
-            ("keep", "Keep them, shown as written by “Deleted user”"),
-            ("delete", "Delete them too"),
+            SelectChoice("keep", "Keep them, shown as written by “Deleted user”"),
+            SelectChoice("delete", "Delete them too"),
         ],
         default="keep",
         validators=[InputRequired()],
