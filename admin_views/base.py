@@ -97,18 +97,22 @@ def _format_datetime(view: Any, value: datetime, name: str) -> str:
 
 
 class CappedCount(int):
-    """A row count that stopped at a cap: prints as "10,000+" past it."""
+    """A row count that stopped past a cap: prints as "10,000+" beyond it.
 
+    Its value is the rows actually counted, which the pager divides into pages.
+    """
+
+    cap: int = 0
     capped: bool = False
 
     @classmethod
     def of(cls, counted: int, cap: int) -> CappedCount:
-        count = cls(min(counted, cap + 1))
-        count.capped = counted > cap
+        count = cls(counted)
+        count.cap, count.capped = cap, counted > cap
         return count
 
     def __str__(self) -> str:
-        return f"{self - 1:,}+" if self.capped else f"{int(self):,}"
+        return f"{self.cap:,}+" if self.capped else f"{int(self):,}"
 
 
 # Characters a spreadsheet reads as the start of a formula (OWASP's list).
@@ -208,7 +212,9 @@ class SecureModelView(SecureViewMixin, ModelView):
 
         The count reads at most ``count_cap + 1`` rows, so it costs the same on
         a thousand rows as on ten million; related columns shown in the list
-        are joined into the same query (``column_auto_select_related``).
+        are joined into the same query (``column_auto_select_related``). Past
+        the cap it reads one row beyond the current page, no further than the
+        page's own OFFSET does, so the pager still offers the next page.
         """
         joins: dict[Any, Any] = {}
         count_joins: dict[Any, Any] = {}
@@ -222,9 +228,9 @@ class SecureModelView(SecureViewMixin, ModelView):
             query, rows, joins, count_joins = self._apply_filters(
                 query, rows, joins, count_joins, filters
             )
-        counted = db.session.query(func.count()).select_from(
-            rows.limit(self.count_cap + 1).subquery()
-        )
+        size = self.page_size if page_size is None else page_size
+        reach = max(self.count_cap, ((page or 0) + 1) * size)
+        counted = db.session.query(func.count()).select_from(rows.limit(reach + 1).subquery())
         count = CappedCount.of(int(counted.scalar() or 0), self.count_cap)
         for join in self._auto_joins:
             query = query.options(joinedload(join))
@@ -235,21 +241,22 @@ class SecureModelView(SecureViewMixin, ModelView):
     def _apply_search(
         self, query: Any, count_query: Any, joins: Any, count_joins: Any, search: str
     ) -> tuple[Any, Any, Any, Any]:
-        # Every word must start one of the searchable columns (case-insensitive):
-        # a prefix match walks an index where "%word%" would read every row.
-        for term in search.split()[:5]:
-            conditions, count_conditions = [], []
-            for field, path in self._search_fields:
-                query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
-                column = field if alias is None else getattr(alias, field.key)
-                conditions.append(func.lower(column).like(_like_prefix(term), escape="\\"))
-                count_query, count_joins, count_alias = self._apply_path_joins(
-                    count_query, count_joins, path, inner_join=False
-                )
-                column = field if count_alias is None else getattr(count_alias, field.key)
-                count_conditions.append(func.lower(column).like(_like_prefix(term), escape="\\"))
-            query = query.filter(or_(*conditions))
-            count_query = count_query.filter(or_(*count_conditions))
+        # The phrase must start one of the searchable columns (case-insensitive): a
+        # prefix match walks an index where "%word%" would read every row. The
+        # whole phrase, not each word, so a full name ("Ann Lee") finds its account.
+        term = " ".join(search.split())
+        conditions, count_conditions = [], []
+        for field, path in self._search_fields:
+            query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
+            column = field if alias is None else getattr(alias, field.key)
+            conditions.append(func.lower(column).like(_like_prefix(term), escape="\\"))
+            count_query, count_joins, count_alias = self._apply_path_joins(
+                count_query, count_joins, path, inner_join=False
+            )
+            column = field if count_alias is None else getattr(count_alias, field.key)
+            count_conditions.append(func.lower(column).like(_like_prefix(term), escape="\\"))
+        query = query.filter(or_(*conditions))
+        count_query = count_query.filter(or_(*count_conditions))
         return query, count_query, joins, count_joins
 
     # -- CSV export: streamed, neutralised, audited --------------------------

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 from jinja2 import StrictUndefined
+from jinja2 import Undefined
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import ConfigurationError
@@ -67,12 +68,25 @@ def load_config(app: Flask, config: Mapping[str, Any] | object | None) -> None:
         )
     if app.testing:
         # Tests fail on a misspelt template variable instead of rendering blank.
-        app.jinja_env.undefined = StrictUndefined
+        app.jinja_env.undefined = ComparableStrictUndefined
     if app.config.get("PROXY_COUNT"):
         count = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=count, x_proto=count, x_host=count
         )
+
+
+class ComparableStrictUndefined(StrictUndefined):
+    """Strict, except that an undefined value may be compared.
+
+    Flask-Admin's form macros compare optional attributes (a widget's
+    ``input_type``) without testing that they exist; rendering, iterating or
+    reading anything else undefined still fails.
+    """
+
+    __eq__ = Undefined.__eq__  # type: ignore[assignment]
+    __ne__ = Undefined.__ne__  # type: ignore[assignment]
+    __hash__ = Undefined.__hash__  # type: ignore[assignment]
 
 
 def register_extensions(app: Flask) -> None:
