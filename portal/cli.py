@@ -32,13 +32,6 @@ from portal.users import constants as USER
 from portal.users import services
 from portal.users.models import User
 
-DEMO_ACCOUNTS = (
-    # (role, name, email, password): printed by `seed`, for local use only.
-    (USER.ADMIN, "Ada Admin", "admin@example.com", "admin-portal-demo-1"),
-    (USER.STAFF, "Sam Staff", "staff@example.com", "staff-portal-demo-1"),
-    (USER.USER, "Uma User", "user@example.com", "user-portal-demo-1"),
-)
-
 
 def fail(message: str) -> click.ClickException:
     """Return the exception that prints ``message`` and exits with status 1."""
@@ -265,66 +258,51 @@ def users_set_password_command(email: str, password_stdin: bool) -> None:
 
 @click.command("seed")
 @click.option("--users", "extra_users", default=0, show_default=True, help="Extra USER accounts.")
+@click.option("--posts", default=0, show_default=True, help="Posts over the past year.")
+@click.option("--comments", default=0, show_default=True, help="Comments on published posts.")
 @click.option("--force", is_flag=True, help="Allow seeding a production database.")
 @with_appcontext
-def seed_command(extra_users: int, force: bool) -> None:
-    """Load demo accounts and print how to sign in."""
+def seed_command(extra_users: int, posts: int, comments: int, force: bool) -> None:
+    """Load demo accounts and content, or bulk rows for load tests.
+
+    The demo accounts are created or reset and printed. A database without
+    posts also gets a few demo posts and comments, unless --posts asks for
+    generated ones.
+    """
+    import time
+
+    from portal import seed
+
     if current_app.config["ENV_NAME"] == "production" and not force:
         raise fail("Refusing to seed a production database; pass --force if you mean it.")
-    if extra_users < 0:
-        raise fail("--users must be zero or more.")
-    for role, name, email, password in DEMO_ACCOUNTS:
-        user = services.get_by_email(email)
-        if user is None:
-            user = services.create_account(name, email, password, role=role, status=USER.ACTIVE)
-        else:
-            user.set_password(password)
-            user.role, user.status = role, USER.ACTIVE
-            services.end_other_sessions(user)
-    db.session.commit()
-    if extra_users:
-        _seed_users(extra_users)
+    for option, value in (("--users", extra_users), ("--posts", posts), ("--comments", comments)):
+        if value < 0:
+            raise fail(f"{option} must be zero or more.")
+    try:
+        seed.check_comments_possible(posts=posts, comments=comments)
+    except seed.SeedError as error:
+        raise fail(str(error)) from None
+    started = time.perf_counter()
+    seed.ensure_demo_accounts()
+    if not posts:
+        seed.add_demo_content()
+    loads = (
+        ("Accounts", seed.add_users, extra_users),
+        ("Posts", seed.add_posts, posts),
+        ("Comments", seed.add_comments, comments),
+    )
+    for label, load, count in loads:
+        if count:
+            with click.progressbar(length=count, label=label) as bar:
+                load(count, progress=bar.update)
+    if extra_users or posts or comments:
+        click.echo(
+            f"Added {extra_users:,} account(s), {posts:,} post(s) and {comments:,} comment(s) "
+            f"in {time.perf_counter() - started:.1f} s."
+        )
     click.echo("Demo accounts (development only):")
-    for role, _name, email, password in DEMO_ACCOUNTS:
+    for role, _name, email, password in seed.DEMO_ACCOUNTS:
         click.echo(f"  {USER.ROLE[role]:<6} {email:<20} password: {password}")
-
-
-def _seed_users(count: int) -> None:
-    from werkzeug.security import generate_password_hash
-
-    from portal.database import utcnow
-
-    # One hash for all: scrypt per row would take minutes for large counts, and
-    # these accounts are for load, not for signing in.
-    password_hash = generate_password_hash(secrets.token_urlsafe(24))
-    start = db.session.execute(select(func.coalesce(func.max(User.id), 0))).scalar_one()
-    now = utcnow()
-    rows: list[dict[str, Any]] = []
-    with click.progressbar(length=count, label="Accounts") as bar:
-        for number in range(start + 1, start + count + 1):
-            rows.append(
-                {
-                    "name": f"Demo User {number}",
-                    "email": f"demo{number}@example.com",
-                    "handle": f"demo-user-{number}",
-                    "notify_comments": True,
-                    "password_hash": password_hash,
-                    "role": USER.USER,
-                    "status": USER.ACTIVE,
-                    "session_version": 1,
-                    "created_at": now,
-                    "confirmed_at": now,
-                    "login_count": 0,
-                }
-            )
-            if len(rows) == 5000:
-                db.session.execute(User.__table__.insert(), rows)
-                bar.update(len(rows))
-                rows = []
-        if rows:
-            db.session.execute(User.__table__.insert(), rows)
-            bar.update(len(rows))
-    db.session.commit()
 
 
 # -- email -----------------------------------------------------------------------
