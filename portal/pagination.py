@@ -61,7 +61,7 @@ class Page(Generic[T]):
 
 
 def keyset_page(
-    statement: Select[Any],
+    statement: Select[*tuple[Any, ...]],
     moment: InstrumentedAttribute[Any],
     row_id: InstrumentedAttribute[int],
     key: Callable[[T], tuple[datetime, int]],
@@ -86,9 +86,9 @@ def keyset_page(
         edge = tuple_(literal(at, UTCDateTime()), literal(at_id))
         statement = statement.where(position < edge if descending else position > edge)
     order = (moment.desc(), row_id.desc()) if descending else (moment.asc(), row_id.asc())
-    rows = list(
-        db.session.execute(statement.order_by(*order).limit(per_page + 1)).unique().scalars()
-    )
+    result = db.session.execute(statement.order_by(*order).limit(per_page + 1))
+    # One entity comes back as objects; several columns as rows (lighter to build).
+    rows = list(result.scalars() if len(statement.selected_columns) == 1 else result)
     more = len(rows) > per_page
     rows = rows[:per_page]
     if backwards:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import Row
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
@@ -116,12 +117,17 @@ def add_comment(post: Post, author: User, body: str) -> Comment:
     return comment
 
 
+def _by_moderator(actor: Any, comment: Comment) -> bool:
+    # Authors changing their own comments are not audited; moderators are, even on their own.
+    return can_moderate(actor) or getattr(actor, "id", None) != comment.author_id
+
+
 def update_comment(comment: Comment, body: str, *, actor: Any) -> Comment:
     """Change a comment's text (its author while PENDING, or a moderator)."""
     if not can_edit(actor, comment):
         raise CommentError("A comment can be edited only while it waits for moderation.")
     new_body = clean_body(body)
-    if getattr(actor, "id", None) != comment.author_id and new_body != comment.body:
+    if _by_moderator(actor, comment) and new_body != comment.body:
         audit.record(
             "update",
             "comment",
@@ -142,7 +148,7 @@ def delete_comment(comment: Comment, *, actor: Any) -> None:
         raise CommentError("You cannot delete this comment.")
     if comment.status == COMMENT.APPROVED:
         _change_counts(Counter({comment.post_id: -1}))
-    if getattr(actor, "id", None) != comment.author_id:
+    if _by_moderator(actor, comment):
         audit.record(
             "delete",
             "comment",
@@ -269,11 +275,22 @@ def _notify_post_author(comment: Comment) -> None:
 
 def approved_page(
     post: Post, *, after: str | None = None, before: str | None = None
-) -> Page[Comment]:
-    """Return a page of a post's approved comments, oldest first, with their authors."""
+) -> Page[Row[Any]]:
+    """Return a page of a post's approved comments, oldest first, with their authors.
+
+    Rows of the shown columns, not objects: the page only reads them, and rows
+    cost about half as much to build.
+    """
     statement = (
-        select(Comment)
-        .options(joinedload(Comment.author))
+        select(
+            Comment.id,
+            Comment.author_id,
+            Comment.body_html,
+            Comment.created_at,
+            User.name.label("author_name"),
+            User.handle.label("author_handle"),
+        )
+        .join(User, User.id == Comment.author_id)
         .where(Comment.post_id == post.id, Comment.status == COMMENT.APPROVED)
     )
     return keyset_page(

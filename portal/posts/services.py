@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import Row
 from sqlalchemy import Select
 from sqlalchemy import delete
 from sqlalchemy import func
@@ -68,7 +70,8 @@ def clean_title(title: str) -> str:
         raise PostError("A title is required.")
     if len(title) > POST.TITLE_MAX_LENGTH:
         raise PostError(f"A title has at most {POST.TITLE_MAX_LENGTH} characters.")
-    if any(ord(char) < 32 or ord(char) == 127 for char in title):
+    # Cc: the C0 controls, DEL and the C1 controls (U+0080-U+009F), which terminals obey too.
+    if any(unicodedata.category(char) == "Cc" for char in title):
         raise PostError("A title cannot contain control characters or line breaks.")
     return title
 
@@ -278,17 +281,32 @@ def _delete(post: Post) -> None:
 # -- reading -------------------------------------------------------------------
 
 
-def _published() -> Select[tuple[Post]]:
-    # The author comes in the same query: one statement per page, whatever its size.
-    return select(Post).options(joinedload(Post.author)).where(Post.status == POST.PUBLISHED)
+def _published() -> Select[*tuple[Any, ...]]:
+    # The columns a list shows, with the author's, in one statement whatever the
+    # page size; rows rather than objects, since lists only read them.
+    return (
+        select(
+            Post.id,
+            Post.title,
+            Post.slug,
+            Post.published_at,
+            Post.comment_count,
+            User.name.label("author_name"),
+            User.handle.label("author_handle"),
+        )
+        .join(User, User.id == Post.author_id)
+        .where(Post.status == POST.PUBLISHED)
+    )
 
 
-def _page(statement: Select[tuple[Post]], after: str | None, before: str | None) -> Page[Post]:
+def _page(
+    statement: Select[*tuple[Any, ...]], after: str | None, before: str | None
+) -> Page[Row[Any]]:
     return keyset_page(
         statement,
         Post.published_at,
         Post.id,
-        lambda post: (post.published_at, post.id),
+        lambda row: (row.published_at, row.id),
         per_page=current_app.config["POSTS_PER_PAGE"],
         after=after,
         before=before,
@@ -297,7 +315,7 @@ def _page(statement: Select[tuple[Post]], after: str | None, before: str | None)
 
 def published_page(
     *, after: str | None = None, before: str | None = None, query: str = ""
-) -> Page[Post]:
+) -> Page[Row[Any]]:
     """Return a page of published posts, newest first, optionally searched by title."""
     statement = _published()
     for word in query.split()[:5]:
@@ -306,7 +324,9 @@ def published_page(
     return _page(statement, after, before)
 
 
-def posts_by(author: User, *, after: str | None = None, before: str | None = None) -> Page[Post]:
+def posts_by(
+    author: User, *, after: str | None = None, before: str | None = None
+) -> Page[Row[Any]]:
     """Return a page of ``author``'s published posts, newest first."""
     return _page(_published().where(Post.author_id == author.id), after, before)
 

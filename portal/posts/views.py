@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 from flask import abort
 from flask import flash
@@ -90,27 +92,33 @@ def new() -> str | Response:
 @bp.route("/posts/<slug>/")
 def detail(slug: str) -> str:
     """One post with its approved comments; its author also sees their waiting ones."""
-    post = _visible_post(slug)
-    return render_post_page(post, CommentForm())
+    return render_post_page(_visible_post(slug))
 
 
-def render_post_page(post: Post, comment_form: CommentForm) -> str:
-    """Render the post page; the comment view reuses it to show a refused comment's errors."""
+def render_post_page(post: Post, comment_form: CommentForm | None = None) -> str:
+    """Render the post page; the comment view reuses it to show a refused comment's errors.
+
+    Forms are built only for those who see them: a reader's page then carries
+    no CSRF token, sets no cookie, and can be kept by a shared cache.
+    """
     try:
-        comments: Page = comment_services.approved_page(post, **_cursors())
+        comments: Page[Any] = comment_services.approved_page(post, **_cursors())
     except BadCursor:
         abort(400)
+    can_comment = post.is_published and services.can_write(current_user)
+    can_moderate = services.can_moderate(current_user)
+    if comment_form is None and can_comment:
+        comment_form = CommentForm()
     return render_template(
         "posts/detail.html",
         post=post,
         comments=comments,
         waiting=comment_services.waiting_for(post, current_user),
         comment_form=comment_form,
-        action_form=ActionForm(),
-        status_form=StatusForm(),
+        status_form=StatusForm() if can_moderate else None,
         can_edit=services.can_edit(current_user, post),
-        can_moderate=services.can_moderate(current_user),
-        can_comment=post.is_published and services.can_write(current_user),
+        can_moderate=can_moderate,
+        can_comment=can_comment,
     )
 
 
