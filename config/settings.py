@@ -136,6 +136,9 @@ class BaseConfig:
         self.COMMENTS_PER_PAGE = _env_int("COMMENTS_PER_PAGE", 20)
         # New comments wait for staff before anyone else sees them.
         self.COMMENTS_REQUIRE_APPROVAL = _env_bool("COMMENTS_REQUIRE_APPROVAL", True)
+        # How long a post page rendered for visitors who are not signed in is
+        # reused (0 turns it off); Redis keeps them when REDIS_URL is set.
+        self.PAGE_CACHE_SECONDS = _env_int("PAGE_CACHE_SECONDS", 60)
         # Adds /_bench/hello, the bare route benchmarks compare pages against.
         self.BENCH_ROUTES = _env_bool("PORTAL_BENCH_ROUTES", False)
 
@@ -210,6 +213,8 @@ class TestingConfig(BaseConfig):
             os.environ.get("TEST_DATABASE_URL", "sqlite://")
         )
         self.RATELIMIT_STORAGE_URI = "memory://"
+        # Each test sees pages rendered fresh; the cache has tests of its own.
+        self.PAGE_CACHE_SECONDS = 0
 
 
 class ProductionConfig(BaseConfig):

@@ -92,6 +92,7 @@ class ComparableStrictUndefined(StrictUndefined):
 def register_extensions(app: Flask) -> None:
     """Bind the extensions; the models are imported so their tables are known."""
     from portal import models  # noqa: F401 - registers every table on the metadata
+    from portal.cache import init_cache
     from portal.database import render_migration_item
     from portal.extensions import csrf
     from portal.extensions import db
@@ -117,6 +118,7 @@ def register_extensions(app: Flask) -> None:
     init_login(login_manager)
     principal.init_app(app)
     init_security(app)
+    init_cache(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -15,6 +15,9 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal.cache import get_page
+from portal.cache import keep_page
+from portal.cache import page_key
 from portal.comments import services as comment_services
 from portal.comments.forms import CommentForm
 from portal.extensions import login_manager
@@ -92,7 +95,23 @@ def new() -> str | Response:
 @bp.route("/posts/<slug>/")
 def detail(slug: str) -> str:
     """One post with its approved comments; its author also sees their waiting ones."""
-    return render_post_page(_visible_post(slug))
+    post = _visible_post(slug)
+    if not post.is_published:
+        return render_post_page(post)
+    # Readers who are not signed in share one rendering per version of the page.
+    key = page_key(
+        "post",
+        post.id,
+        post.updated_at.isoformat(),
+        post.comment_count,
+        request.args.get("after", ""),
+        request.args.get("before", ""),
+    )
+    page = get_page(key)
+    if page is None:
+        page = render_post_page(post)
+        keep_page(key, page)
+    return page
 
 
 def render_post_page(post: Post, comment_form: CommentForm | None = None) -> str:
