@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -11,13 +12,17 @@ from werkzeug.routing import BaseConverter
 from portal.users import constants as USER
 
 
-def external_url(endpoint: str, **values: Any) -> str:
-    """Build an absolute URL from ``PORTAL_BASE_URL``, never from the request's Host."""
+def external_url(endpoint: str, *, _anchor: str | None = None, **values: Any) -> str:
+    """Build an absolute URL from ``PORTAL_BASE_URL``, never from the request's Host.
+
+    ``_anchor`` adds a fragment, as it does for ``url_for``.
+    """
     base = urlsplit(current_app.config["PORTAL_BASE_URL"])
     adapter = current_app.url_map.bind(
         base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https"
     )
-    return adapter.build(endpoint, values, force_external=True)
+    url = adapter.build(endpoint, values, force_external=True)
+    return f"{url}#{quote(_anchor)}" if _anchor else url
 
 
 def is_safe_next(target: str | None) -> bool:

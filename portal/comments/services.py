@@ -263,8 +263,7 @@ def _notify_post_author(comment: Comment) -> None:
             "user": author,
             "post": post,
             "comment": comment,
-            # external_url builds with the URL map, which has no _anchor: add the fragment here.
-            "link": external_url("posts.detail", slug=post.slug) + f"#comment-{comment.id}",
+            "link": external_url("posts.detail", slug=post.slug, _anchor=f"comment-{comment.id}"),
             "settings": external_url("users.edit_profile"),
         },
     )

@@ -7,6 +7,7 @@ from wtforms import RadioField
 from wtforms import SearchField
 from wtforms import StringField
 from wtforms import TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
 from wtforms.validators import ValidationError
@@ -47,7 +48,7 @@ class StatusForm(FlaskForm):
 
     status = RadioField(
         "Status",
-        choices=[(name, name.title()) for name in POST.STATUS.values()],
+        choices=[SelectChoice(name, name.title()) for name in POST.STATUS.values()],
         validators=[InputRequired()],
     )
 
