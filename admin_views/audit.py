@@ -11,7 +11,7 @@ from admin_views.base import SecureModelView
 from portal.audit.models import AuditEvent
 from portal.security import admin_permission
 
-OBJECT_TYPES = ["user", "post", "comment", "email"]
+OBJECT_TYPES = ["user", "post", "comment", "email", "database"]
 ACTIONS = [
     "create",
     "update",
@@ -28,6 +28,7 @@ ACTIONS = [
     "purge",
     "compose",
     "broadcast",
+    "seed",
 ]
 
 

@@ -25,6 +25,7 @@ from config import production_problems
 from config.settings import SECRET_KEY_FILE
 from config.settings import config_for
 from config.settings import read_instance_secret
+from portal.audit import services as audit
 from portal.emails import constants as EMAIL
 from portal.extensions import db
 from portal.formatting import format_age
@@ -296,10 +297,10 @@ def seed_command(extra_users: int, posts: int, comments: int, force: bool) -> No
             with click.progressbar(length=count, label=label) as bar:
                 load(count, progress=bar.update)
     if extra_users or posts or comments:
-        click.echo(
-            f"Added {extra_users:,} account(s), {posts:,} post(s) and {comments:,} comment(s) "
-            f"in {time.perf_counter() - started:.1f} s."
-        )
+        summary = f"Added {extra_users:,} account(s), {posts:,} post(s) and {comments:,} comment(s)"
+        audit.record("seed", "database", summary=summary)
+        db.session.commit()
+        click.echo(f"{summary} in {time.perf_counter() - started:.1f} s.")
     click.echo("Demo accounts (development only):")
     for role, _name, email, password in seed.DEMO_ACCOUNTS:
         click.echo(f"  {USER.ROLE[role]:<6} {email:<20} password: {password}")

@@ -299,3 +299,14 @@ def test_plain_seed_leaves_a_database_with_posts_alone(runner: FlaskCliRunner) -
     seed(runner)
 
     assert counts() == (before[0] + 3, before[1], before[2])
+
+
+def test_a_bulk_seed_leaves_one_audit_event(runner: FlaskCliRunner) -> None:
+    from portal.audit.models import AuditEvent
+
+    result = runner.invoke(args=["seed", "--users", "3"])
+    assert_no_traceback(result)
+    events = db.session.execute(select(AuditEvent)).scalars().all()
+    assert [(e.action, e.object_type, e.source) for e in events] == [("seed", "database", "cli")]
+    assert events[0].summary.startswith("Added 3 account(s)")
+    assert events[0].actor_label.startswith("seed ") or "seed" in events[0].actor_label
