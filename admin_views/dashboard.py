@@ -47,9 +47,7 @@ def per_day(column: Any, days: int) -> list[int]:
     first = today - timedelta(days=days - 1)
     day = _day(column)
     since = datetime.combine(first, time(), tzinfo=UTC)
-    rows = db.session.execute(
-        select(day, func.count()).where(column >= since).group_by(day)
-    )
+    rows = db.session.execute(select(day, func.count()).where(column >= since).group_by(day))
     counts: dict[date, int] = {}
     for value, count in rows:
         key = value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -136,6 +136,9 @@ def _restart(now: datetime) -> dict[str, Any]:
 
 
 def _audit(action: str, ids: Iterable[int], count: int) -> None:
+    # A request that changed no row (a sent message retried, say) is no change to record.
+    if not count:
+        return
     wanted = sorted(set(ids))
     shown = ", ".join(str(i) for i in wanted[:20]) + (" …" if len(wanted) > 20 else "")
     audit.record(
@@ -190,7 +193,8 @@ def retry_failed() -> int:
         .values(**_restart(utcnow()))
         .execution_options(synchronize_session=False)
     )
-    audit.record("retry", "email", summary=f"Retried every failed message ({_rowcount(done)})")
+    if _rowcount(done):
+        audit.record("retry", "email", summary=f"Retried every failed message ({_rowcount(done)})")
     db.session.commit()
     return _rowcount(done)
 
@@ -280,12 +284,14 @@ def purge(older_than: timedelta, *, dry_run: bool = False) -> int:
         removed += _delete_rows(batch, *criteria)
         db.session.commit()
         last_id = batch[-1]
-    audit.record(
-        "purge",
-        "email",
-        summary=f"Purged {removed} sent or cancelled message(s) older than {older_than.days} days",
-    )
-    db.session.commit()
+    if removed:
+        audit.record(
+            "purge",
+            "email",
+            summary=f"Purged {removed} sent or cancelled message(s) "
+            f"older than {older_than.days} days",
+        )
+        db.session.commit()
     return removed
 
 
@@ -400,13 +406,14 @@ def broadcast(
         last_id = page[-1][0]
         if progress is not None:
             progress(len(page))
-    audit.record(
-        "broadcast",
-        "email",
-        summary=f"Broadcast “{subject}” to {queued} account(s)",
-        changes={"role": [None, role], "status": [None, status], "subject": [None, subject]},
-    )
-    db.session.commit()
+    if queued:
+        audit.record(
+            "broadcast",
+            "email",
+            summary=f"Broadcast “{subject}” to {queued} account(s)",
+            changes={"role": [None, role], "status": [None, status], "subject": [None, subject]},
+        )
+        db.session.commit()
     return queued
 
 
