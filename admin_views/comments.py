@@ -131,9 +131,15 @@ class CommentView(SecureModelView):
     can_set_page_size = True
     page_size_options = (20, 50, 100)
 
+    # The menu shows every admin page, so its count stops here: "1,000+ waiting".
+    menu_count_cap = 1000
+
     def menu_label(self) -> str:
-        waiting = services.pending_count()
-        return f"{self.name} ({waiting:,} waiting)" if waiting else str(self.name)
+        waiting = services.pending_count(up_to=self.menu_count_cap)
+        if not waiting:
+            return str(self.name)
+        shown = f"{self.menu_count_cap:,}+" if waiting > self.menu_count_cap else f"{waiting:,}"
+        return f"{self.name} ({shown} waiting)"
 
     def selection(self, ids: list[int]) -> list[Any]:
         if not ids:
