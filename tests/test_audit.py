@@ -514,7 +514,8 @@ def test_broadcast_from_the_compose_screen_is_recorded(web, auth, browser, peopl
     assert response.status_code == 302
     event = one_event(action="broadcast")
     assert_by(event, staff, "admin")
-    assert event.changes["role"] == [None, USER.USER]
+    assert event.changes["role"] == [None, "user"]
+    assert "status" not in event.changes  # no filter on status, nothing recorded for it
     assert event.changes["subject"] == [None, "News"]
     assert "“News” to 2 account(s)" in event.summary
 

@@ -411,7 +411,12 @@ def broadcast(
             "broadcast",
             "email",
             summary=f"Broadcast “{subject}” to {queued} account(s)",
-            changes={"role": [None, role], "status": [None, status], "subject": [None, subject]},
+            changes={
+                "subject": [None, subject],
+                # The audience, by name as every other event names roles and statuses.
+                **({"role": [None, USER.ROLE[role]]} if role is not None else {}),
+                **({"status": [None, USER.STATUS[status]]} if status is not None else {}),
+            },
         )
         db.session.commit()
     return queued
