@@ -31,6 +31,7 @@ from flask_admin.model import typefmt
 from flask_login import current_user
 from flask_principal import Permission
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlalchemy import func
 from sqlalchemy import literal_column
 from sqlalchemy import or_
@@ -94,6 +95,16 @@ class PortalFilterConverter(FilterConverter):
 
 def _format_datetime(view: Any, value: datetime, name: str) -> str:
     return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def author_of(view: Any, context: Any, model: Any, name: str) -> str:
+    """Show a post's or comment's author as "Name <email>"."""
+    return str(model.author)
+
+
+def stored_html(view: Any, context: Any, model: Any, name: str) -> Markup:
+    """Show a body's HTML as the public page does: it was sanitised when saved."""
+    return Markup('<div class="border rounded p-3">{}</div>').format(Markup(model.body_html))
 
 
 class CappedCount(int):

@@ -16,6 +16,8 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 
 from admin_views.base import SecureModelView
+from admin_views.base import author_of
+from admin_views.base import stored_html
 from portal.comments import constants as COMMENT
 from portal.comments import services
 from portal.comments.models import Comment
@@ -54,14 +56,6 @@ def _post(view: Any, context: Any, model: Comment, name: str) -> str:
     return model.post.title
 
 
-def _author(view: Any, context: Any, model: Comment, name: str) -> str:
-    return str(model.author)
-
-
-def _body(view: Any, context: Any, model: Comment, name: str) -> Markup:
-    return Markup('<div class="border rounded p-3">{}</div>').format(Markup(model.body_html))
-
-
 class CommentView(SecureModelView):
     """Every comment; the menu shows how many wait."""
 
@@ -93,7 +87,7 @@ class CommentView(SecureModelView):
         "status": _status,
         "body": _excerpt,
         "post": _post,
-        "author": _author,
+        "author": author_of,
     }
     column_details_list = (
         "id",
@@ -111,8 +105,8 @@ class CommentView(SecureModelView):
     column_formatters_detail = {
         "status": _status,
         "post": _post,
-        "author": _author,
-        "body_html": _body,
+        "author": author_of,
+        "body_html": stored_html,
     }
     column_export_list = (
         "id",

@@ -19,6 +19,8 @@ from wtforms.validators import InputRequired
 from wtforms.validators import ValidationError
 
 from admin_views.base import SecureModelView
+from admin_views.base import author_of
+from admin_views.base import stored_html
 from portal.extensions import db
 from portal.posts import constants as POST
 from portal.posts import services
@@ -54,15 +56,6 @@ def _status(view: Any, context: Any, model: Post, name: str) -> Markup:
     )
 
 
-def _author(view: Any, context: Any, model: Post, name: str) -> str:
-    return str(model.author)
-
-
-def _body(view: Any, context: Any, model: Post, name: str) -> Markup:
-    # Sanitised when it was saved; rendered the same way the public page shows it.
-    return Markup('<div class="border rounded p-3">{}</div>').format(Markup(model.body_html))
-
-
 class PostView(SecureModelView):
     """Every post, whatever its status."""
 
@@ -83,7 +76,7 @@ class PostView(SecureModelView):
     column_choices = {"status": list(POST.STATUS.items())}
     column_sortable_list = ("id", "published_at", "created_at")
     column_default_sort = ("id", True)
-    column_formatters = {"status": _status, "author": _author}
+    column_formatters = {"status": _status, "author": author_of}
     column_details_list = (
         "id",
         "title",
@@ -96,7 +89,7 @@ class PostView(SecureModelView):
         "published_at",
         "body_html",
     )
-    column_formatters_detail = {"status": _status, "author": _author, "body_html": _body}
+    column_formatters_detail = {"status": _status, "author": author_of, "body_html": stored_html}
     column_labels_detail = {"body_html": "Body"}
     column_export_list = (
         "id",
