@@ -12,11 +12,9 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import SelectField
-from wtforms import StringField
 from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
-from wtforms.validators import ValidationError
 
 from admin_views.base import SecureModelView
 from admin_views.base import author_of
@@ -24,29 +22,23 @@ from admin_views.base import stored_html
 from portal.extensions import db
 from portal.posts import constants as POST
 from portal.posts import services
+from portal.posts.forms import PostForm
 from portal.posts.models import Post
 from portal.security import moderator_permission
 from portal.security import staff_permission
 
 
-class PostEditForm(FlaskForm):
-    title = StringField("Title", validators=[InputRequired()])
-    body = TextAreaField("Body (Markdown)", validators=[InputRequired()], render_kw={"rows": 16})
+class PostEditForm(PostForm):
+    """The public post form (same checks, same messages) plus the status staff set."""
+
+    body = TextAreaField(
+        "Body (Markdown)",
+        validators=[InputRequired(message="Write something in the body.")],
+        render_kw={"rows": 16},
+    )
     status = SelectField(
         "Status", choices=[SelectChoice(name, name.title()) for name in POST.STATUS.values()]
     )
-
-    def validate_title(self, field: StringField) -> None:
-        try:
-            field.data = services.clean_title(field.data or "")
-        except services.PostError as error:
-            raise ValidationError(str(error)) from None
-
-    def validate_body(self, field: TextAreaField) -> None:
-        try:
-            field.data = services.clean_body(field.data or "")
-        except services.PostError as error:
-            raise ValidationError(str(error)) from None
 
 
 def _status(view: Any, context: Any, model: Post, name: str) -> Markup:
