@@ -51,3 +51,21 @@ def fails_with(result: Result, message: str) -> None:
     assert_no_traceback(result)
     assert result.exit_code == 1
     assert result.output == f"Error: {message}\n"
+
+
+def sign_in(auth, people, role):
+    """Sign in as ``role`` (None stays anonymous) and return that account."""
+    if role is None:
+        return None
+    response = auth.login(people[role].email)
+    assert response.status_code == 302, "sign-in failed"
+    return people[role]
+
+
+def token_page(role):
+    """A page that carries a CSRF token for this visitor."""
+    return "/users/login/" if role is None else "/users/me/"
+
+
+def text(response):
+    return response.get_data(as_text=True)

@@ -23,7 +23,10 @@ from portal.users.models import User
 from tests import factories
 from tests.conftest import AuthActions
 from tests.helpers import deliver
+from tests.helpers import sign_in
+from tests.helpers import text
 from tests.helpers import text_of
+from tests.helpers import token_page
 
 LOGIN = "/users/login/?next="
 SLUG = "the-post"
@@ -54,22 +57,6 @@ def people(app):
 @pytest.fixture
 def post(people):
     return factories.PostFactory(author=people["author"], title="The post", slug=SLUG)
-
-
-def sign_in(auth, people, role):
-    if role is None:
-        return None
-    response = auth.login(people[role].email)
-    assert response.status_code == 302, "sign-in failed"
-    return people[role]
-
-
-def token_page(role):
-    return "/users/login/" if role is None else "/users/me/"
-
-
-def text(response):
-    return response.get_data(as_text=True)
 
 
 def flashes(page):

@@ -19,6 +19,9 @@ from portal.extensions import db
 from portal.posts import constants as POST
 from portal.posts.models import Post
 from tests import factories
+from tests.helpers import sign_in
+from tests.helpers import text
+from tests.helpers import token_page
 
 LOGIN = "/users/login/?next="
 SLUG = "the-post"
@@ -41,24 +44,6 @@ def people(app):
         "staff": factories.StaffFactory(name="Sam Staff", email="staff@example.com"),
         "admin": factories.AdminFactory(name="Ada Admin", email="admin@example.com"),
     }
-
-
-def sign_in(auth, people, role):
-    """Sign in as ``role`` (None stays anonymous) and return that account."""
-    if role is None:
-        return None
-    response = auth.login(people[role].email)
-    assert response.status_code == 302, "sign-in failed"
-    return people[role]
-
-
-def token_page(role):
-    """A page that carries a CSRF token for this visitor."""
-    return "/users/login/" if role is None else "/users/me/"
-
-
-def text(response):
-    return response.get_data(as_text=True)
 
 
 def all_posts():
