@@ -27,9 +27,10 @@ run: install
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py run --debug --host $(HOST) --port $(PORT)
 
-## test: the whole suite (SQLite always; PostgreSQL, Redis, SMTP, Chromium when present)
+## test: the whole suite on every core (SQLite always; PostgreSQL, Redis, SMTP,
+##       Chromium when present). PYTEST_ARGS="-n0 tests/test_x.py" runs a part in one process.
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --numprocesses=auto $(PYTEST_ARGS)
 
 ## lint: ruff (lint and format check) and mypy
 lint: install

@@ -1,22 +1,32 @@
-"""Fixtures: an app per test on a clean database, SQLite always, PostgreSQL when reachable."""
+"""Fixtures: one app per backend, a rolled-back transaction per test.
+
+SQLite always, PostgreSQL when reachable (and required in CI).
+"""
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import socket
 from collections.abc import Iterator
+from contextlib import ExitStack
 from contextlib import contextmanager
+from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
+from flask import has_app_context
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
+from flask_sqlalchemy.session import Session
 from sqlalchemy import create_engine
+from sqlalchemy import event
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine import make_url
 
@@ -24,6 +34,7 @@ from portal import create_app
 from portal.database import Base
 from portal.emails.transports import outbox
 from portal.extensions import db
+from portal.extensions import limiter
 from tests import factories
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -79,24 +90,203 @@ def private_schema(prefix: str) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """One schema per backend for the whole run; tests get it emptied."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.sqlite3'}"
-        engine = create_engine(url)
-        Base.metadata.create_all(engine)
-        engine.dispose()
-        yield url
-        return
-    require_service(POSTGRES_URL, 5432, "PostgreSQL")
-    with private_schema("portal_test") as url:
-        engine = create_engine(url)
-        Base.metadata.create_all(engine)
-        engine.dispose()
-        yield url
+class Backends:
+    """One database and one app per backend for the whole run (per xdist worker).
+
+    Built on first use and kept: a worker that alternates between SQLite and
+    PostgreSQL tests reuses both instead of rebuilding either.
+    """
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.urls: dict[str, str] = {}
+        self.apps: dict[str, Flask] = {}
+        self.states: dict[str, AppState] = {}
+        self._schemas = ExitStack()
+
+    def url(self, backend: str) -> str:
+        if backend not in self.urls:
+            if backend == "sqlite":
+                path = self.tmp_path_factory.mktemp("db") / "portal.sqlite3"
+                url = f"sqlite:///{path}"
+            else:
+                require_service(POSTGRES_URL, 5432, "PostgreSQL")
+                url = self._schemas.enter_context(private_schema("portal_test"))
+            engine = create_engine(url)
+            Base.metadata.create_all(engine)
+            engine.dispose()
+            self.urls[backend] = url
+        return self.urls[backend]
+
+    def app(self, backend: str) -> Flask:
+        if backend not in self.apps:
+            app = build_app(self.url(backend))
+            self.apps[backend] = app
+            self.states[backend] = AppState.of(app)
+        return self.apps[backend]
+
+    def close(self) -> None:
+        for app in self.apps.values():
+            with app.app_context():
+                db.engine.dispose()
+        self._schemas.close()
+
+
+def build_app(database_url: str, **overrides: Any) -> Flask:
+    config = {"PORTAL_ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url, **overrides}
+    app = create_app(config)
+    app.test_client_class = IsolatedClient
+    return app
+
+
+@dataclass
+class AppState:
+    """What a test may change on the shared app (settings, limits, mail), to put back."""
+
+    config: dict[str, Any]
+    extensions: dict[str, Any]
+    limiter: dict[str, Any]
+
+    @classmethod
+    def of(cls, app: Flask) -> AppState:
+        return cls(
+            config=copy.deepcopy(dict(app.config)),
+            extensions=dict(app.extensions),
+            limiter=dict(vars(limiter)),
+        )
+
+    def restore(self, app: Flask) -> None:
+        """Put the app back as it was built; clear rate-limit counters and the outbox."""
+        app.config.clear()
+        app.config.update(copy.deepcopy(self.config))
+        app.extensions.clear()
+        app.extensions.update(self.extensions)
+        outbox(app).clear()
+        # The limiter is one object; an app a test built re-binds it to its own storage.
+        vars(limiter).update(self.limiter)
+        limiter.reset()
+
+
+@pytest.fixture(scope="session")
+def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
+    store = Backends(tmp_path_factory)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backends: Backends, backend: str) -> str:
+    """The URL of this backend's test database, shared by the whole run."""
+    return backends.url(backend)
+
+
+class JoinedSession(Session):
+    """A session that works inside the test's open transaction.
+
+    Flask-SQLAlchemy picks the app's engine itself; a session of an app on the
+    test database is given the test's connection instead, so every request,
+    command and factory of the test writes into one transaction that is rolled
+    back at its end. ``join_transaction_mode="create_savepoint"`` turns each
+    ``commit()`` the code makes into the release of a SAVEPOINT.
+    """
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        engine = super().get_bind(*args, **kwargs)
+        joined = self.bind
+        if isinstance(joined, Connection) and engine.url == joined.engine.url:
+            return joined
+        return engine
+
+    def settle(self) -> None:
+        """End this session's SAVEPOINT before a request, if it holds no change of its own.
+
+        Savepoints nest: left open, it would enclose the request's work, and
+        a ``rollback()`` the test makes afterwards (to read rows afresh) would
+        undo what the request committed. Objects are not expired, as another
+        connection's commit would not expire them either.
+        """
+        if not self.in_transaction() or self.new or self.dirty or self.deleted:
+            return
+        if self.info.get("flushed"):
+            return
+        keep = self.expire_on_commit
+        self.expire_on_commit = False
+        try:
+            self.commit()
+        finally:
+            self.expire_on_commit = keep
+        # The test's transaction is still "open" as far as it knows: its next
+        # commit or rollback expires what it holds, as that transaction's end would.
+        self.info["settled"] = True
+
+    def commit(self) -> None:
+        super().commit()
+        if self.info.pop("settled", False) and self.expire_on_commit:
+            self.expire_all()
+
+    def rollback(self) -> None:
+        super().rollback()
+        if self.info.pop("settled", False):
+            self.expire_all()
+
+
+@event.listens_for(JoinedSession, "after_flush")
+def _note_flush(session: Session, context: Any) -> None:
+    session.info["flushed"] = True
+
+
+@event.listens_for(JoinedSession, "after_transaction_end")
+def _forget_flush(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop("flushed", None)
+
+
+@contextmanager
+def rolled_back(app: Flask) -> Iterator[None]:
+    """Run the test in one transaction on one connection, rolled back at the end."""
+    with app.app_context():
+        engine = db.engine
+    connection = engine.connect()
+    sqlite = engine.dialect.name == "sqlite"
+    transaction = connection.begin()
+    if sqlite:
+        # The sqlite3 module opens transactions on its own and would let a
+        # RELEASE SAVEPOINT commit; with its autocommit we say BEGIN ourselves.
+        connection.connection.driver_connection.isolation_level = None  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN")
+    else:
+        restart_sequences(connection)
+    original = db.session
+    db.session = db._make_scoped_session(
+        {"class_": JoinedSession, "bind": connection, "join_transaction_mode": "create_savepoint"}
+    )
+    try:
+        yield
+    finally:
+        with app.app_context():
+            db.session.remove()
+        db.session = original
+        transaction.rollback()
+        if sqlite:
+            connection.connection.driver_connection.isolation_level = ""  # type: ignore[union-attr]
+        connection.close()
+
+
+def restart_sequences(connection: Connection) -> None:
+    """Number rows from 1 in every test, as a new database would (sequences ignore rollback)."""
+    calls = ", ".join(
+        f"setval(pg_get_serial_sequence('{table.name}', '{column.name}'), 1, false)"
+        for table in Base.metadata.sorted_tables
+        for column in table.primary_key.columns
+        if column.autoincrement is True or column.autoincrement == "auto"
+        if column.type.python_type is int and len(table.primary_key.columns) == 1
+    )
+    connection.exec_driver_sql(f"SELECT {calls}")
 
 
 def empty_tables(engine: Engine) -> None:
@@ -110,6 +300,31 @@ def empty_tables(engine: Engine) -> None:
                 connection.execute(table.delete())
 
 
+@pytest.fixture
+def database(request: pytest.FixtureRequest, backends: Backends, backend: str) -> Iterator[Flask]:
+    """The shared app of this backend, its database as the test left none of it.
+
+    A test runs inside a transaction that is rolled back; a test marked
+    ``commits`` (threads, subprocesses, a live server) commits for real, and
+    the tables are emptied after it.
+    """
+    app = backends.app(backend)
+    state = backends.states[backend]
+    try:
+        if request.node.get_closest_marker("commits"):
+            try:
+                yield app
+            finally:
+                with app.app_context():
+                    db.session.remove()
+                    empty_tables(db.engine)
+        else:
+            with rolled_back(app):
+                yield app
+    finally:
+        state.restore(app)
+
+
 class IsolatedClient(FlaskClient):
     """Run each request in its own app context, as a server would.
 
@@ -118,20 +333,25 @@ class IsolatedClient(FlaskClient):
     """
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
+        test_session = db.session() if has_app_context() else None
+        if isinstance(test_session, JoinedSession):
+            test_session.settle()
         with self.application.app_context():
             return super().open(*args, **kwargs)
 
 
 @pytest.fixture
-def make_app(database_url: str) -> Iterator[Any]:
-    """Build apps on the test database with config overrides; clean up after."""
+def make_app(database: Flask, database_url: str) -> Iterator[Any]:
+    """Build an app of its own, for settings read only when an app is built.
+
+    Settings read per request are changed on the shared app's config instead
+    (``app.config[...] = ...``); the ``app`` fixture puts them back. Apps
+    built here work inside the test's transaction too.
+    """
     apps: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
-        config = {"PORTAL_ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url}
-        config.update(overrides)
-        app = create_app(config)
-        app.test_client_class = IsolatedClient
+        app = build_app(database_url, **overrides)
         apps.append(app)
         return app
 
@@ -139,16 +359,14 @@ def make_app(database_url: str) -> Iterator[Any]:
     for app in apps:
         with app.app_context():
             db.session.remove()
-            empty_tables(db.engine)
             db.engine.dispose()
 
 
 @pytest.fixture
-def app(make_app: Any) -> Iterator[Flask]:
+def app(database: Flask) -> Iterator[Flask]:
     """The app under test, with an application context pushed."""
-    application = make_app()
-    with application.app_context():
-        yield application
+    with database.app_context():
+        yield database
 
 
 @pytest.fixture

@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 
 from click.testing import Result
 from flask import Flask
+from sqlalchemy import event
 
 from portal.emails.queue import deliver_batch
 from portal.emails.transports import outbox
+from portal.extensions import db
 
 LINK_RE = re.compile(r"https?://\S+")
+# The test harness wraps each test's commits in savepoints; a page runs none of its own.
+HARNESS_RE = re.compile(r"(RELEASE |ROLLBACK TO )?SAVEPOINT ", re.IGNORECASE)
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """Collect the SQL statements the block sends to the database (not the harness's)."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if not HARNESS_RE.match(statement):
+            seen.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def deliver(app: Flask) -> list[EmailMessage]:

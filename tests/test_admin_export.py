@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-from contextlib import contextmanager
 
 import pytest
 from flask import request_finished
-from sqlalchemy import event
 from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
@@ -23,6 +21,7 @@ from portal.posts import constants as POST
 from portal.users import constants as USER
 from portal.users.models import User
 from tests import factories
+from tests.helpers import statements
 
 ADDRESS = "198.51.100.40"
 DANGEROUS = [
@@ -77,21 +76,6 @@ def export_events():
             select(AuditEvent).where(AuditEvent.action == "export").order_by(AuditEvent.id)
         ).scalars()
     )
-
-
-@contextmanager
-def statements():
-    """Collect the SQL statements run while the block runs."""
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 # -- what goes in --------------------------------------------------------------

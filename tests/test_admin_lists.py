@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import html
 import re
-from contextlib import contextmanager
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy import select
 
 from admin_views.audit import AuditView
@@ -32,6 +30,7 @@ from portal.extensions import db
 from portal.posts.models import Post
 from portal.users import constants as USER
 from tests import factories
+from tests.helpers import statements
 
 ROWS = 110  # more than the largest page size asked for
 
@@ -44,21 +43,6 @@ def admin(auth):
     person = factories.AdminFactory(name="Ada Admin", email="ada@example.com")
     assert auth.login(person.email).status_code == 302
     return person
-
-
-@contextmanager
-def statements():
-    """Collect the SQL statements the block runs."""
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def add_all(objects):

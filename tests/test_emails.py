@@ -387,6 +387,7 @@ def test_claim_leases_at_most_limit_rows_to_one_worker(app: Flask) -> None:
         assert email.attempts == 1
 
 
+@pytest.mark.commits
 def test_concurrent_claims_never_share_a_row(app: Flask) -> None:
     EmailFactory.create_batch(12)
     start = threading.Barrier(3)

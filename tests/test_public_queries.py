@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import html
 import re
-from contextlib import contextmanager
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 
 from portal.comments import constants as COMMENT
 from portal.extensions import db
 from tests import factories
+from tests.helpers import statements
 
 ROWS = 120  # enough for two full pages at the largest size tried
 SIZES = (10, 50)
@@ -37,22 +36,6 @@ PAGES = {
 # moderation.
 MOST = {"/": 1, "/posts/": 1, f"/posts/{BUSY}/": 2, "/users/prolific/": 2}
 SIGNED_IN_EXTRA = {"/": 1, "/posts/": 1, f"/posts/{BUSY}/": 2, "/users/prolific/": 1}
-
-
-@contextmanager
-def statements():
-    """Collect every SQL statement sent to the database while the block runs."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -5,13 +5,11 @@ from __future__ import annotations
 import gc
 import os
 import threading
-from collections.abc import Iterable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -62,21 +60,18 @@ class ConsoleErrors:
         self.messages.append(f"uncaught: {error.message}")
 
 
-def _not_ready(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-    return [b"The app is not mounted yet.\n"]
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Let the browser tests drop static-file handles the dev server leaves open.
+    """Browser tests commit for real, and drop static-file handles the dev server leaves open.
 
-    When Chromium abandons a request (a favicon revalidated with 304, say),
-    Werkzeug's development server never closes the file it opened. That is a
-    property of the test server, not of the app, which production serves with
-    gunicorn.
+    The live server answers from its own thread, which cannot share the
+    test's transaction. When Chromium abandons a request (a favicon
+    revalidated with 304, say), Werkzeug's development server never closes
+    the file it opened. That is a property of the test server, not of the
+    app, which production serves with gunicorn.
     """
     for item in items:
         if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.commits)
             item.add_marker(pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning"))
 
 
@@ -107,22 +102,18 @@ def chromium(playwright: Playwright, chromium_path: str) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def live_server(make_app: Any) -> Iterator[LiveServer]:
-    """Serve a fresh app on a free loopback port; its email links point at that port.
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """Serve the app on a free loopback port; its email links point at that port.
 
-    The socket is bound first (port 0), so the port is known before the app is
-    built with ``PORTAL_BASE_URL``; the app is mounted before serving starts.
+    The socket is bound first (port 0), so the port is known before
+    ``PORTAL_BASE_URL`` is set and serving starts.
     """
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, _not_ready, threaded=True)
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
-    try:
-        server.app = make_app(PORTAL_BASE_URL=url)
-    except BaseException:
-        server.server_close()
-        raise
+    app.config["PORTAL_BASE_URL"] = url
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
-    yield LiveServer(app=server.app, url=url)
+    yield LiveServer(app=app, url=url)
     server.shutdown()  # serve_forever closes the socket as it returns
     thread.join(timeout=10)
     assert not thread.is_alive(), "the live server did not stop"
