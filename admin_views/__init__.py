@@ -1,4 +1,13 @@
-"""The back office at /admin, built fresh for each app."""
+"""The back office at /admin, built fresh for each app.
+
+Overrides of Flask-Admin internals:
+
+- ``Admin._add_view_to_menu`` (flask_admin.base), in ``PortalAdmin``: a view
+  with a ``menu_label`` gets a ``LiveMenuView``, whose label is computed on
+  each page. ``LiveMenuView`` reads the view ``MenuView`` keeps in ``_view``
+  (flask_admin.menu), and ``inline_handler_hashes`` reads ``Admin._views``
+  and each view's ``_actions``.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +37,7 @@ from portal.extensions import db
 from portal.http import ADMIN_HANDLER_HASHES
 from portal.http import csp_nonce
 from portal.posts.models import Post
+from portal.urls import ADMIN_PREFIX
 from portal.users.models import User
 
 
@@ -65,7 +75,7 @@ def init_admin(app: Flask) -> Admin:
     admin = PortalAdmin(
         app,
         name=f"{app.config['PORTAL_NAME']} admin",
-        index_view=DashboardView(name="Dashboard", url="/admin"),
+        index_view=DashboardView(name="Dashboard", url=ADMIN_PREFIX),
         theme=Bootstrap4Theme(fluid=True),
         csp_nonce_generator=csp_nonce,
     )

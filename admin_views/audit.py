@@ -8,28 +8,9 @@ from markupsafe import Markup
 from markupsafe import escape
 
 from admin_views.base import SecureModelView
+from portal import security
+from portal.audit import constants as AUDIT
 from portal.audit.models import AuditEvent
-from portal.security import admin_permission
-
-OBJECT_TYPES = ["user", "post", "comment", "email", "database"]
-ACTIONS = [
-    "create",
-    "update",
-    "delete",
-    "set_role",
-    "set_status",
-    "set_password",
-    "approve",
-    "reject",
-    "spam",
-    "export",
-    "retry",
-    "cancel",
-    "purge",
-    "compose",
-    "broadcast",
-    "seed",
-]
 
 
 def _changes(view: Any, context: Any, model: AuditEvent, name: str) -> Markup:
@@ -53,8 +34,8 @@ def _value(value: Any) -> Markup:
 class AuditView(SecureModelView):
     """Who changed what, when and from where. Nobody edits history."""
 
-    permission = admin_permission
-    details_permission = admin_permission
+    subject = security.AUDIT
+    operations = {"view_details": security.VIEW}
 
     column_list = (
         "created_at",
@@ -75,9 +56,10 @@ class AuditView(SecureModelView):
     }
     column_filters = ("actor_label", "action", "object_type", "object_id", "source", "created_at")
     column_choices = {
-        "action": [(name, name) for name in ACTIONS],
-        "object_type": [(name, name) for name in OBJECT_TYPES],
-        "source": [("admin", "admin"), ("site", "site"), ("cli", "manage.py")],
+        # From the constants every event is recorded with: a new action shows up here.
+        "action": [(name, name) for name in AUDIT.ACTIONS],
+        "object_type": [(name, name) for name in AUDIT.OBJECT_TYPES],
+        "source": list(AUDIT.SOURCES.items()),
     }
     column_sortable_list = ("created_at",)
     column_default_sort = [("created_at", True), ("id", True)]

@@ -8,22 +8,25 @@ from flask import flash
 from flask_admin.actions import action
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import TextAreaField
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from admin_views.actions import selected_ids
 from admin_views.base import SecureModelView
-from admin_views.base import author_of
-from admin_views.base import stored_html
+from admin_views.formatters import author_of
+from admin_views.formatters import choice_label
+from admin_views.formatters import status_badge
+from admin_views.formatters import stored_html
+from admin_views.lists import CappedCount
+from portal import security
+from portal.audit import constants as AUDIT
 from portal.comments import constants as COMMENT
 from portal.comments import services
 from portal.comments.models import Comment
 from portal.extensions import db
-from portal.security import moderator_permission
-from portal.security import staff_permission
 
 
 class ReasonForm(FlaskForm):
@@ -34,16 +37,15 @@ class ReasonForm(FlaskForm):
     )
 
 
-def _status(view: Any, context: Any, model: Comment, name: str) -> Markup:
-    colour = {
+_status = status_badge(
+    COMMENT.STATUS,
+    {
         COMMENT.PENDING: "warning",
         COMMENT.APPROVED: "success",
         COMMENT.REJECTED: "secondary",
         COMMENT.SPAM: "danger",
-    }
-    return Markup('<span class="badge badge-{}">{}</span>').format(
-        colour[model.status], COMMENT.STATUS[model.status]
-    )
+    },
+)
 
 
 def _excerpt(view: Any, context: Any, model: Comment, name: str) -> str:
@@ -59,14 +61,18 @@ def _post(view: Any, context: Any, model: Comment, name: str) -> str:
 class CommentView(SecureModelView):
     """Every comment; the menu shows how many wait."""
 
-    audit_type = "comment"
-    delete_permission = moderator_permission
-    export_permission = staff_permission
-    action_permissions = {
-        "approve": moderator_permission,
-        "reject": moderator_permission,
-        "spam": moderator_permission,
-        "delete": moderator_permission,
+    audit_type = AUDIT.OBJECT_COMMENT
+    subject = security.COMMENT
+    operations = {
+        "delete": security.DELETE,
+        "export": security.EXPORT,
+        "view_details": security.VIEW,
+    }
+    action_rules = {
+        "approve": security.MODERATE,
+        "reject": security.MODERATE,
+        "spam": security.MODERATE,
+        "delete": security.DELETE,
     }
     input_actions = {"approve": ReasonForm, "reject": ReasonForm, "spam": ReasonForm}
 
@@ -118,9 +124,7 @@ class CommentView(SecureModelView):
         "moderated_at",
         "moderation_reason",
     )
-    column_formatters_export = {
-        "status": lambda view, context, model, name: COMMENT.STATUS[model.status],
-    }
+    column_formatters_export = {"status": choice_label(COMMENT.STATUS)}
     page_size = 20
     can_set_page_size = True
     page_size_options = (20, 50, 100)
@@ -132,8 +136,7 @@ class CommentView(SecureModelView):
         waiting = services.pending_count(up_to=self.menu_count_cap)
         if not waiting:
             return str(self.name)
-        shown = f"{self.menu_count_cap:,}+" if waiting > self.menu_count_cap else f"{waiting:,}"
-        return f"{self.name} ({shown} waiting)"
+        return f"{self.name} ({CappedCount.of(waiting, self.menu_count_cap)} waiting)"
 
     def selection(self, ids: list[int]) -> list[Any]:
         if not ids:
@@ -165,8 +168,7 @@ class CommentView(SecureModelView):
 
     @action("delete", "Delete", "Delete the selected comments?")
     def action_delete(self, ids: Any) -> None:
-        wanted = [int(value) for value in ids if str(value).isdigit()]
-        count = services.delete_many(self.selection(wanted), actor=current_user)
+        count = services.delete_many(self.selection(selected_ids(ids)), actor=current_user)
         flash(f"{count} comment(s) deleted.", "success")
 
     def apply_action(self, name: str, models: list[Any], form: Any) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import cast
 from sqlalchemy import func
 from sqlalchemy import select
 
-from admin_views.base import SecureViewMixin
+from admin_views.access import SecureViewMixin
 from portal.comments import services as comments
 from portal.database import utcnow
 from portal.emails.services import queue_stats

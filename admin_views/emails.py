@@ -17,7 +17,6 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 from wtforms import EmailField
@@ -33,14 +32,17 @@ from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 
+from admin_views.access import SecureViewMixin
+from admin_views.actions import selected_ids
 from admin_views.base import SecureModelView
-from admin_views.base import SecureViewMixin
+from admin_views.formatters import choice_label
+from admin_views.formatters import status_badge
+from portal import operations
+from portal import security
 from portal.emails import constants as EMAIL
 from portal.emails import services
 from portal.emails.models import Email
 from portal.extensions import db
-from portal.security import admin_permission
-from portal.security import staff_permission
 from portal.users import constants as USER
 
 LINK_RE = re.compile(r"https?://[^\s\"'<>]+")
@@ -67,31 +69,31 @@ def safe_body(email: Email, html: bool) -> str:
     return body
 
 
-def _state(view: Any, context: Any, model: Email, name: str) -> Markup:
-    return Markup('<span class="badge badge-{}">{}</span>').format(
-        {
-            EMAIL.QUEUED: "info",
-            EMAIL.SENDING: "primary",
-            EMAIL.SENT: "success",
-            EMAIL.FAILED: "danger",
-            EMAIL.CANCELLED: "secondary",
-        }[model.state],
-        EMAIL.STATE[model.state],
-    )
-
-
-def _priority(view: Any, context: Any, model: Email, name: str) -> str:
-    return EMAIL.PRIORITY[model.priority]
+_state = status_badge(
+    EMAIL.STATE,
+    {
+        EMAIL.QUEUED: "info",
+        EMAIL.SENDING: "primary",
+        EMAIL.SENT: "success",
+        EMAIL.FAILED: "danger",
+        EMAIL.CANCELLED: "secondary",
+    },
+)
+_priority = choice_label(EMAIL.PRIORITY)
 
 
 class EmailView(SecureModelView):
     """Every outgoing message: what it is, where it is in the queue, what happened."""
 
-    delete_permission = admin_permission
-    action_permissions = {
-        "retry": staff_permission,
-        "cancel": staff_permission,
-        "delete": admin_permission,
+    subject = security.EMAIL
+    operations = {
+        "delete": security.DELETE,
+        "view_details": security.VIEW,
+    }
+    action_rules = {
+        "retry": security.CHANGE,
+        "cancel": security.CHANGE,
+        "delete": security.DELETE,
     }
 
     details_template = "admin/emails/details.html"
@@ -164,22 +166,19 @@ class EmailView(SecureModelView):
         flash("A message being sent cannot be deleted; try again in a moment.", "error")
         return False
 
-    def _ids(self, ids: Any) -> list[int]:
-        return [int(value) for value in ids if str(value).isdigit()]
-
     @action("retry", "Retry now", "Queue the selected messages for delivery now?")
     def action_retry(self, ids: Any) -> None:
-        changed = services.retry(self._ids(ids))
+        changed = services.retry(selected_ids(ids))
         flash(f"{changed} message(s) queued for delivery now.", "success")
 
     @action("cancel", "Cancel", "Cancel the selected messages? They will not be sent.")
     def action_cancel(self, ids: Any) -> None:
-        changed = services.cancel(self._ids(ids))
+        changed = services.cancel(selected_ids(ids))
         flash(f"{changed} message(s) cancelled.", "success")
 
     @action("delete", "Delete", "Delete the selected messages and their delivery logs?")
     def action_delete(self, ids: Any) -> None:
-        changed = services.delete(self._ids(ids))
+        changed = services.delete(selected_ids(ids))
         flash(f"{changed} message(s) deleted.", "success")
 
     def render(self, template: str, **kwargs: Any) -> str:
@@ -233,6 +232,8 @@ class ComposeForm(FlaskForm):
 class ComposeView(SecureViewMixin, BaseView):
     """Write a message to one address, one account, or a group of accounts."""
 
+    access = (security.ADD, security.EMAIL)
+
     @expose("/", methods=("GET", "POST"))
     def index(self) -> str | Response:
         form = ComposeForm()
@@ -251,12 +252,12 @@ class ComposeView(SecureViewMixin, BaseView):
             if not form.address.data:
                 raise services.QueueError("Enter the address to write to.")
             return str(form.address.data)
-        return services.account_address(form.account.data or "")
+        return operations.account_address(form.account.data or "")
 
     def _count(self, form: ComposeForm) -> int:
         if form.audience.data == "group":
             role, status = form.group()
-            return services.count_recipients(role, status)
+            return operations.count_recipients(role, status)
         self._recipient(form)
         return 1
 
@@ -264,7 +265,7 @@ class ComposeView(SecureViewMixin, BaseView):
         subject, body = form.subject.data or "", form.body.data or ""
         if form.audience.data == "group":
             role, status = form.group()
-            count = services.broadcast(
+            count = operations.broadcast(
                 subject, body, role=role, status=status, created_by_id=current_user.id
             )
         else:
@@ -286,7 +287,7 @@ class PurgeForm(FlaskForm):
 class PurgeView(SecureViewMixin, BaseView):
     """Delete old sent and cancelled messages (ADMIN only), after a count."""
 
-    permission = admin_permission
+    access = (security.DELETE, security.EMAIL)
 
     @expose("/", methods=("GET", "POST"))
     def index(self) -> str | Response:

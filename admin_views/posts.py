@@ -8,7 +8,6 @@ from flask import flash
 from flask_admin.actions import action
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import SelectField
@@ -16,16 +15,20 @@ from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
+from admin_views.actions import selected_ids
 from admin_views.base import SecureModelView
-from admin_views.base import author_of
-from admin_views.base import stored_html
+from admin_views.formatters import author_of
+from admin_views.formatters import choice_label
+from admin_views.formatters import status_badge
+from admin_views.formatters import stored_html
+from portal import operations
+from portal import security
+from portal.audit import constants as AUDIT
 from portal.extensions import db
 from portal.posts import constants as POST
 from portal.posts import services
 from portal.posts.forms import PostForm
 from portal.posts.models import Post
-from portal.security import moderator_permission
-from portal.security import staff_permission
 
 
 class PostEditForm(PostForm):
@@ -41,24 +44,26 @@ class PostEditForm(PostForm):
     )
 
 
-def _status(view: Any, context: Any, model: Post, name: str) -> Markup:
-    colour = {POST.PUBLISHED: "success", POST.DRAFT: "info", POST.HIDDEN: "danger"}
-    return Markup('<span class="badge badge-{}">{}</span>').format(
-        colour[model.status], POST.STATUS[model.status]
-    )
+_status = status_badge(
+    POST.STATUS, {POST.PUBLISHED: "success", POST.DRAFT: "info", POST.HIDDEN: "danger"}
+)
 
 
 class PostView(SecureModelView):
     """Every post, whatever its status."""
 
-    audit_type = "post"
-    edit_permission = moderator_permission
-    delete_permission = moderator_permission
-    export_permission = staff_permission
-    action_permissions = {
-        "publish": moderator_permission,
-        "hide": moderator_permission,
-        "delete": moderator_permission,
+    audit_type = AUDIT.OBJECT_POST
+    subject = security.POST
+    operations = {
+        "edit": security.CHANGE,
+        "delete": security.DELETE,
+        "export": security.EXPORT,
+        "view_details": security.VIEW,
+    }
+    action_rules = {
+        "publish": security.MODERATE,
+        "hide": security.MODERATE,
+        "delete": security.DELETE,
     }
 
     column_list = ("id", "title", "author", "status", "comment_count", "published_at", "created_at")
@@ -93,9 +98,7 @@ class PostView(SecureModelView):
         "created_at",
         "published_at",
     )
-    column_formatters_export = {
-        "status": lambda view, context, model, name: POST.STATUS[model.status],
-    }
+    column_formatters_export = {"status": choice_label(POST.STATUS)}
     page_size = 20
     can_set_page_size = True
     page_size_options = (20, 50, 100)
@@ -120,14 +123,13 @@ class PostView(SecureModelView):
         return True
 
     def delete_model(self, model: Post) -> bool:
-        services.delete_post(model, actor=current_user)
+        operations.delete_post(model, actor=current_user)
         return True
 
     def _selected(self, ids: Any) -> list[Post]:
-        wanted = [int(value) for value in ids if str(value).isdigit()]
         return list(
             db.session.execute(
-                select(Post).options(joinedload(Post.author)).where(Post.id.in_(wanted))
+                select(Post).options(joinedload(Post.author)).where(Post.id.in_(selected_ids(ids)))
             ).scalars()
         )
 
@@ -143,5 +145,5 @@ class PostView(SecureModelView):
 
     @action("delete", "Delete", "Delete the selected posts and every comment under them?")
     def action_delete(self, ids: Any) -> None:
-        count = services.delete_many(self._selected(ids), actor=current_user)
+        count = operations.delete_posts(self._selected(ids), actor=current_user)
         flash(f"{count} post(s) deleted.", "success")

@@ -11,7 +11,6 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import BooleanField
 from wtforms import EmailField
@@ -26,12 +25,15 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 
 from admin_views.base import SecureModelView
+from admin_views.formatters import choice_label
+from admin_views.formatters import status_badge
+from portal import operations
+from portal import security
+from portal.audit import constants as AUDIT
 from portal.audit.models import AuditEvent
 from portal.comments.models import Comment
 from portal.extensions import db
 from portal.posts.models import Post
-from portal.security import admin_permission
-from portal.security import staff_permission
 from portal.users import constants as USER
 from portal.users import services
 from portal.users.models import User
@@ -82,29 +84,28 @@ class DeleteAccountForm(FlaskForm):
     )
 
 
-def _role(view: Any, context: Any, model: User, name: str) -> str:
-    return USER.ROLE[model.role]
-
-
-def _status(view: Any, context: Any, model: User, name: str) -> Markup:
-    colour = {USER.ACTIVE: "success", USER.NEW: "info", USER.INACTIVE: "secondary"}
-    return Markup('<span class="badge badge-{}">{}</span>').format(
-        colour[model.status], USER.STATUS[model.status]
-    )
+_role = choice_label(USER.ROLE)
+_status = status_badge(
+    USER.STATUS, {USER.ACTIVE: "success", USER.NEW: "info", USER.INACTIVE: "secondary"}
+)
 
 
 class UserView(SecureModelView):
     """Every account. The password hash is never listed, shown, searched or exported."""
 
-    audit_type = "user"
-    create_permission = admin_permission
-    edit_permission = admin_permission
-    delete_permission = admin_permission
-    export_permission = staff_permission
-    action_permissions = {
-        "activate": staff_permission,
-        "deactivate": staff_permission,
-        "set_role": admin_permission,
+    audit_type = AUDIT.OBJECT_USER
+    subject = security.ACCOUNT
+    operations = {
+        "create": security.ADD,
+        "edit": security.CHANGE,
+        "delete": security.DELETE,
+        "export": security.EXPORT,
+        "view_details": security.VIEW,
+    }
+    action_rules = {
+        "activate": security.CHANGE_STATUS,
+        "deactivate": security.CHANGE_STATUS,
+        "set_role": security.CHANGE_ROLE,
     }
     input_actions = {
         "activate": ActivateForm,
@@ -153,10 +154,7 @@ class UserView(SecureModelView):
         "last_login_at",
         "login_count",
     )
-    column_formatters_export = {
-        "role": lambda view, context, model, name: USER.ROLE[model.role],
-        "status": lambda view, context, model, name: USER.STATUS[model.status],
-    }
+    column_formatters_export = {"role": _role, "status": choice_label(USER.STATUS)}
     page_size = 20
     can_set_page_size = True
     page_size_options = (20, 50, 100)
@@ -191,7 +189,7 @@ class UserView(SecureModelView):
 
     def update_model(self, form: Any, model: User) -> bool:
         try:
-            services.edit_account(
+            services.change_account(
                 model,
                 actor=current_user,
                 name=form.name.data,
@@ -220,7 +218,7 @@ class UserView(SecureModelView):
         if "confirm" in request.form and form.validate_on_submit():
             email = user.email
             try:
-                services.delete_account(
+                operations.delete_account(
                     user, actor=current_user, keep_content=form.content.data == "keep"
                 )
             except services.AccountError as error:
@@ -229,7 +227,7 @@ class UserView(SecureModelView):
             else:
                 flash(f"The account {email} is deleted.", "success")
             return redirect(self.get_url(".index_view"))
-        posts, comments = services.account_content(user)
+        posts, comments = operations.account_content(user)
         return self.render(
             "admin/users/delete.html", model=user, form=form, posts=posts, comments=comments
         )
@@ -253,12 +251,14 @@ class UserView(SecureModelView):
         for user in models:
             try:
                 if name == "set_role":
-                    done = services.set_role(user, int(form.role.data), actor=current_user)
+                    done = services.change_account(
+                        user, actor=current_user, role=int(form.role.data)
+                    )
                 else:
-                    done = services.set_status(
+                    done = services.change_account(
                         user,
-                        USER.ACTIVE if name == "activate" else USER.INACTIVE,
                         actor=current_user,
+                        status=USER.ACTIVE if name == "activate" else USER.INACTIVE,
                         reason=form.reason.data,
                         notify=form.notify.data,
                     )
@@ -295,7 +295,7 @@ class UserView(SecureModelView):
             .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
             .limit(20)
         ).scalars()
-        counts = services.account_content(user)
+        counts = operations.account_content(user)
         return {
             "recent_posts": list(posts),
             "recent_comments": list(comments),

@@ -11,22 +11,21 @@ from jinja2 import StrictUndefined
 from jinja2 import Undefined
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import ConfigurationError
-from config import config_for
-from config import startup_problems
-from portal.emails.transports import TRANSPORTS
-
 ROOT = Path(__file__).resolve().parent.parent
 
 __all__ = ["create_app"]
 
 
-def create_app(config: Mapping[str, Any] | object | None = None) -> Flask:
+def create_app(
+    config: Mapping[str, Any] | object | None = None, *, refuse_unsafe: bool = True
+) -> Flask:
     """Assemble the application.
 
     ``config`` is a mapping of overrides applied on top of the class that
     ``PORTAL_ENV`` selects (a ``PORTAL_ENV`` key in the mapping wins), or a
-    ready configuration object used as it is.
+    ready configuration object used as it is. ``refuse_unsafe=False`` builds
+    a production app whose settings are unsafe, for ``manage.py check`` to
+    list what is wrong with them.
     """
     app = Flask(
         __name__,
@@ -34,6 +33,9 @@ def create_app(config: Mapping[str, Any] | object | None = None) -> Flask:
         instance_path=str(ROOT / "instance"),
     )
     load_config(app, config)
+    check_config(app, refuse_unsafe=refuse_unsafe)
+    register_templates(app)
+    register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
     register_hardening(app)
@@ -44,7 +46,9 @@ def create_app(config: Mapping[str, Any] | object | None = None) -> Flask:
 
 
 def load_config(app: Flask, config: Mapping[str, Any] | object | None) -> None:
-    """Read settings, then refuse to serve production with unsafe ones."""
+    """Read the settings: the class ``PORTAL_ENV`` names, then the overrides."""
+    from config import config_for
+
     if config is None or isinstance(config, Mapping):
         overrides = dict(config or {})
         app.config.from_object(config_for(overrides.pop("PORTAL_ENV", None), app.instance_path))
@@ -52,25 +56,41 @@ def load_config(app: Flask, config: Mapping[str, Any] | object | None) -> None:
     else:
         app.config.from_object(config)
     app.config.setdefault("ENV_NAME", "custom")
-    if app.config["ENV_NAME"] == "production":
-        problems = startup_problems(app.config)
-        if problems:
-            more = (
-                f" ({len(problems) - 1} more: run `python manage.py check`)"
-                if len(problems) > 1
-                else ""
-            )
-            raise ConfigurationError(f"Refusing to start: {problems[0]}{more}")
+
+
+def check_config(app: Flask, *, refuse_unsafe: bool) -> None:
+    """Refuse settings no app can run with, and production settings that are unsafe."""
+    from config import ConfigurationError
+    from config import startup_problems
+    from portal.emails.transports import TRANSPORTS
+
     if app.config.get("MAIL_TRANSPORT") not in TRANSPORTS:
         raise ConfigurationError(
             f"MAIL_TRANSPORT={app.config.get('MAIL_TRANSPORT')!r} is unknown; "
             f"use one of {', '.join(TRANSPORTS)}."
         )
+    if not refuse_unsafe or app.config["ENV_NAME"] != "production":
+        return
+    problems = startup_problems(app.config)
+    if problems:
+        more = (
+            f" ({len(problems) - 1} more: run `python manage.py check`)"
+            if len(problems) > 1
+            else ""
+        )
+        raise ConfigurationError(f"Refusing to start: {problems[0]}{more}")
+
+
+def register_templates(app: Flask) -> None:
+    """In tests, fail on a misspelt template variable instead of rendering blank."""
     if app.testing:
-        # Tests fail on a misspelt template variable instead of rendering blank.
         app.jinja_env.undefined = ComparableStrictUndefined
-    if app.config.get("PROXY_COUNT"):
-        count = int(app.config["PROXY_COUNT"])
+
+
+def register_proxy(app: Flask) -> None:
+    """Trust ``X-Forwarded-*`` from exactly the proxies ``PROXY_COUNT`` says sit in front."""
+    count = int(app.config.get("PROXY_COUNT") or 0)
+    if count:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=count, x_proto=count, x_host=count
         )
@@ -122,13 +142,17 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the public, account, post and comment pages."""
-    from portal import comments
-    from portal import posts
-    from portal import site
-    from portal import users
+    """Mount the public, account, post and comment pages.
+
+    The views are imported here, not by their packages, so importing a
+    package's constants or services never loads a page.
+    """
+    from portal.comments import views as comments
+    from portal.posts import views as posts
+    from portal.site import views as site
     from portal.urls import HandleConverter
     from portal.urls import TokenConverter
+    from portal.users import views as users
 
     app.url_map.converters["token"] = TokenConverter
     app.url_map.converters["handle"] = HandleConverter

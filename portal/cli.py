@@ -25,10 +25,13 @@ from config import production_problems
 from config.settings import SECRET_KEY_FILE
 from config.settings import config_for
 from config.settings import read_instance_secret
+from portal.audit import constants as AUDIT
 from portal.audit import services as audit
+from portal.comments import constants as COMMENT
 from portal.emails import constants as EMAIL
 from portal.extensions import db
 from portal.formatting import format_age
+from portal.posts import constants as POST
 from portal.users import constants as USER
 from portal.users import services
 from portal.users.models import User
@@ -215,7 +218,7 @@ def users_set_role_command(email: str, role: str) -> None:
     wanted = parse_role(role)
     user = find_user(email)
     try:
-        changed = services.set_role(user, wanted)
+        changed = services.change_account(user, actor=None, role=wanted)
     except services.AccountError as error:
         raise fail(str(error)) from None
     verb = "is now" if changed else "was already"
@@ -231,7 +234,7 @@ def users_set_status_command(email: str, status: str) -> None:
     wanted = parse_status(status)
     user = find_user(email)
     try:
-        changed = services.set_status(user, wanted)
+        changed = services.change_account(user, actor=None, status=wanted)
     except services.AccountError as error:
         raise fail(str(error)) from None
     verb = "is now" if changed else "was already"
@@ -298,7 +301,7 @@ def seed_command(extra_users: int, posts: int, comments: int, force: bool) -> No
                 load(count, progress=bar.update)
     if extra_users or posts or comments:
         summary = f"Added {extra_users:,} account(s), {posts:,} post(s) and {comments:,} comment(s)"
-        audit.record("seed", "database", summary=summary)
+        audit.record(AUDIT.ACTION_SEED, AUDIT.OBJECT_DATABASE, summary=summary)
         db.session.commit()
         click.echo(f"{summary} in {time.perf_counter() - started:.1f} s.")
     click.echo("Demo accounts (development only):")
@@ -533,6 +536,7 @@ def emails_broadcast_command(
     subject: str, body_file: str, role: str | None, status: str | None, dry_run: bool
 ) -> None:
     """Queue one message to every matching account."""
+    from portal import operations
     from portal.emails import services as emails
 
     wanted_role = parse_role(role) if role else None
@@ -540,7 +544,7 @@ def emails_broadcast_command(
     body = read_body_file(body_file)
     try:
         emails.check_message(subject, body)
-        total = emails.count_recipients(wanted_role, wanted_status)
+        total = operations.count_recipients(wanted_role, wanted_status)
         if dry_run:
             click.echo(f"Would queue {total} message(s), one per matching account; none queued.")
             return
@@ -548,7 +552,7 @@ def emails_broadcast_command(
             click.echo("No account matches; nothing was queued.")
             return
         with click.progressbar(length=total, label="Queueing") as bar:
-            queued = emails.broadcast(
+            queued = operations.broadcast(
                 subject, body, role=wanted_role, status=wanted_status, progress=bar.update
             )
     except emails.QueueError as error:
@@ -557,16 +561,22 @@ def emails_broadcast_command(
 
 
 def shell_context() -> dict[str, Any]:
-    """Names preloaded in ``manage.py shell``."""
+    """Names preloaded in ``manage.py shell``: the database, every model, the constants."""
     from portal import models
 
     return {
         "db": db,
         "User": models.User,
+        "Post": models.Post,
+        "Comment": models.Comment,
         "Email": models.Email,
         "Attempt": models.Attempt,
+        "AuditEvent": models.AuditEvent,
         "USER": USER,
+        "POST": POST,
+        "COMMENT": COMMENT,
         "EMAIL": EMAIL,
+        "AUDIT": AUDIT,
     }
 
 

@@ -1,4 +1,4 @@
-"""The declarative base every model shares, and time helpers for columns."""
+"""The declarative base every model shares, time helpers for columns, LIKE escaping."""
 
 from __future__ import annotations
 
@@ -19,6 +19,22 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# The escape character every LIKE pattern built with ``escape_like`` declares.
+LIKE_ESCAPE = "\\"
+
+
+def escape_like(text: str) -> str:
+    """Return ``text`` escaped for a LIKE pattern, so ``%`` and ``_`` in it match only themselves.
+
+    Use it with ``column.like(f"{escape_like(text)}%", escape=LIKE_ESCAPE)``.
+    """
+    return (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
 
 
 def utcnow() -> datetime:

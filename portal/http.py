@@ -12,7 +12,8 @@ from flask import g
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-ADMIN_PREFIX = "/admin"
+from portal.urls import is_admin_path
+
 URLENCODED = "application/x-www-form-urlencoded"
 
 
@@ -30,10 +31,6 @@ class PortalRequest(Request):
         super()._load_form_data()
 
 
-def _is_admin_path() -> bool:
-    return request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + "/")
-
-
 def csp_nonce() -> str:
     """Return this request's nonce for the few script tags a page may carry."""
     if "csp_nonce" not in g:
@@ -47,7 +44,7 @@ ADMIN_HANDLER_HASHES = "portal.admin_handler_hashes"
 def content_security_policy(nonce: str) -> str:
     """Return the CSP: own origin only, scripts by nonce, no framing."""
     script_src = ["'self'", f"'nonce-{nonce}'"]
-    if _is_admin_path():
+    if is_admin_path(request.path):
         # Flask-Admin's templates carry a few fixed inline event handlers and
         # javascript: links; allow exactly those strings by hash, nothing else.
         hashes = current_app.extensions.get(ADMIN_HANDLER_HASHES, ())
@@ -88,7 +85,7 @@ def set_security_headers(response: Response) -> Response:
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if current_app.config.get("HSTS"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if _is_admin_path():
+    if is_admin_path(request.path):
         headers["Cache-Control"] = "no-store"
     return response
 

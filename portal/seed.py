@@ -28,11 +28,11 @@ from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import func
-from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 from werkzeug.security import generate_password_hash
 
+from portal import security
 from portal.comments import constants as COMMENT
 from portal.comments.models import Comment
 from portal.database import utcnow
@@ -499,10 +499,9 @@ class _Accounts:
 
 
 def _writers(*, role: int | None = None) -> _Accounts:
-    # Who may write (see portal.security.needs_for): confirmed accounts and staff.
     query = select(User.id, User.created_at).where(
         User.status != USER.INACTIVE,
-        or_(User.status == USER.ACTIVE, User.role.in_((USER.ADMIN, USER.STAFF))),
+        security.accounts_that_can(User, security.ADD, security.POST),
     )
     if role is not None:
         query = query.where(User.role == role)
@@ -511,7 +510,8 @@ def _writers(*, role: int | None = None) -> _Accounts:
 
 def _moderators() -> list[int]:
     query = select(User.id).where(
-        User.role.in_((USER.ADMIN, USER.STAFF)), User.status == USER.ACTIVE
+        security.accounts_that_can(User, security.MODERATE, security.POST),
+        User.status == USER.ACTIVE,
     )
     return list(db.session.execute(query.order_by(User.id)).scalars())
 

@@ -9,6 +9,8 @@ from collections.abc import Collection
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from portal.database import LIKE_ESCAPE
+from portal.database import escape_like
 from portal.extensions import db
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
@@ -39,8 +41,8 @@ def unique_slug(
     still has the last word if two requests pick the same value at once.
     """
     base = base[: max_length - 8].rstrip("-")
-    # LIKE treats _ as a wildcard; slugs hold no _, so it only widens the read.
-    taken = set(db.session.execute(select(column).where(column.like(f"{base}%"))).scalars())
+    starts = column.like(f"{escape_like(base)}%", escape=LIKE_ESCAPE)
+    taken = set(db.session.execute(select(column).where(starts)).scalars())
     taken.update(reserved)
     if base not in taken:
         return base

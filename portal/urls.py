@@ -11,6 +11,15 @@ from werkzeug.routing import BaseConverter
 
 from portal.users import constants as USER
 
+# Where the back office is mounted; the response headers and the audit
+# trail's "source" tell its pages by ``is_admin_path``.
+ADMIN_PREFIX = "/admin"
+
+
+def is_admin_path(path: str) -> bool:
+    """Tell whether ``path`` is the back office or a page under it."""
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+
 
 def external_url(endpoint: str, *, _anchor: str | None = None, **values: Any) -> str:
     """Build an absolute URL from ``PORTAL_BASE_URL``, never from the request's Host.

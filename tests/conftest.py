@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine import make_url
 
 from portal import create_app
+from portal import models  # noqa: F401 - every table on the metadata, for create_all
 from portal.database import Base
 from portal.emails.transports import outbox
 from portal.extensions import db

@@ -121,6 +121,15 @@ def test_long_password_is_never_truncated(app, client, browser, auth):
     assert auth.login("grace@example.com", long_password).status_code == 302
 
 
+def test_password_fields_follow_the_configured_limits(app, client):
+    app.config.update(PASSWORD_MIN_LENGTH=12, PASSWORD_MAX_LENGTH=64)
+
+    page = client.get("/users/register/").get_data(as_text=True)
+
+    assert "At least 12 characters." in page
+    assert page.count('maxlength="64"') == 1  # the password; its repeat takes any length
+
+
 def test_register_without_csrf_token_is_refused(client):
     response = client.post("/users/register/", data=register_data())
     assert response.status_code == 400

@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func
 from sqlalchemy import select
 
+from portal import security
 from portal.audit.models import AuditEvent
 from portal.comments import constants as COMMENT
 from portal.comments.models import Comment
@@ -220,18 +221,14 @@ def last_admin(client):
 def test_the_last_active_admin_cannot_be_demoted_by_the_action(client, last_admin):
     before = state(last_admin.id)
     response = run_action(client, "set_role", [last_admin], role=str(USER.STAFF))
-    assert errors(followed(client, response)) == [
-        "boss@example.com: This is the last active admin; make another admin first."
-    ]
+    assert errors(followed(client, response)) == [f"boss@example.com: {security.LAST_ADMIN}"]
     assert state(last_admin.id) == before
 
 
 def test_the_last_active_admin_cannot_be_disabled_by_the_action(client, last_admin):
     before = state(last_admin.id)
     response = run_action(client, "deactivate", [last_admin], reason="Oops", notify="y")
-    assert errors(followed(client, response)) == [
-        "boss@example.com: This is the last active admin; it must stay active."
-    ]
+    assert errors(followed(client, response)) == [f"boss@example.com: {security.LAST_ADMIN}"]
     assert state(last_admin.id) == before
     assert count(Email) == 0
 
@@ -251,9 +248,7 @@ def test_the_last_active_admin_cannot_be_demoted_or_disabled_by_the_edit_form(
         status=str(status),
     )
     assert response.status_code == 200
-    assert errors(response.get_data(as_text=True)) == [
-        "This is the last active admin; it must stay an active admin."
-    ]
+    assert errors(response.get_data(as_text=True)) == [security.LAST_ADMIN]
     # Nothing at all is saved, not even the name typed with the refused change.
     assert state(last_admin.id) == before
 
@@ -262,9 +257,7 @@ def test_the_last_active_admin_cannot_be_deleted(client, last_admin):
     response = post(
         client, "/admin/user/delete/", id=str(last_admin.id), confirm="1", content="keep"
     )
-    assert errors(followed(client, response)) == [
-        "This is the last active admin; it cannot be deleted."
-    ]
+    assert errors(followed(client, response)) == [security.LAST_ADMIN]
     assert state(last_admin.id) is not None
 
 

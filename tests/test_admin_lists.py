@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select
 
 from admin_views.audit import AuditView
-from admin_views.base import CappedCount
 from admin_views.comments import CommentView
 from admin_views.emails import EmailView
+from admin_views.lists import CappedCount
 from admin_views.posts import PostView
 from admin_views.users import UserView
 from portal.audit.models import AuditEvent

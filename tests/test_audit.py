@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
+from portal.audit import constants as AUDIT
 from portal.audit import services as audit
 from portal.audit.models import AuditEvent
 from portal.comments import constants as COMMENT
@@ -1068,3 +1069,37 @@ def test_a_real_change_shows_up_on_the_audit_screen(web, auth, browser, people):
     assert html.escape(event.summary, quote=False) in listing
     assert ADDRESS in listing
     assert "<tr><th>role</th><td>user</td><td>→</td><td>staff</td></tr>" in details
+
+
+# -- the names events use ------------------------------------------------------
+
+
+def test_the_audit_screen_filters_on_every_action_object_type_and_source():
+    from admin_views.audit import AuditView
+
+    choices = AuditView.column_choices
+    assert [value for value, _label in choices["action"]] == list(AUDIT.ACTIONS)
+    assert [value for value, _label in choices["object_type"]] == list(AUDIT.OBJECT_TYPES)
+    assert dict(choices["source"]) == AUDIT.SOURCES
+
+
+def test_the_services_name_actions_and_objects_by_their_constants():
+    # A misspelt literal would record an action the screen cannot filter on.
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "portal"
+    literals = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "record"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "audit"
+            ):
+                named = node.args[:2]
+                if any(isinstance(arg, ast.Constant) for arg in named):
+                    literals.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert literals == []

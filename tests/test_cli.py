@@ -27,6 +27,7 @@ from sqlalchemy import text
 
 from config import config_for
 from portal import create_app
+from portal import security
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
 from portal.emails.models import Attempt
@@ -763,7 +764,7 @@ def test_set_role_keeps_the_last_active_admin(runner: FlaskCliRunner, role: str)
 
     result = runner.invoke(args=["users", "set-role", "ada@example.com", role])
 
-    fails_with(result, "This is the last active admin; make another admin first.")
+    fails_with(result, security.LAST_ADMIN)
     admin = account("ada@example.com")
     assert admin is not None
     assert (admin.role, admin.session_version) == (USER.ADMIN, 1)
@@ -844,7 +845,7 @@ def test_set_status_keeps_the_last_active_admin_active(runner: FlaskCliRunner, s
 
     result = runner.invoke(args=["users", "set-status", "ada@example.com", status])
 
-    fails_with(result, "This is the last active admin; it must stay active.")
+    fails_with(result, security.LAST_ADMIN)
     admin = account("ada@example.com")
     assert admin is not None
     assert (admin.status, admin.session_version) == (USER.ACTIVE, 1)
@@ -1228,3 +1229,14 @@ def test_group_help_lists_its_commands_with_one_line(
 
     assert result.exit_code == 0
     assert commands <= one_line_commands(result.output)
+
+
+def test_shell_preloads_the_database_every_model_and_the_constants(app: Flask) -> None:
+    from portal import models
+
+    names = app.make_shell_context()
+
+    assert names["db"] is db
+    for model in models.__all__:
+        assert names[model] is getattr(models, model), model
+    assert {"USER", "POST", "COMMENT", "EMAIL", "AUDIT"} <= set(names)

@@ -15,6 +15,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func
 from sqlalchemy import select
 
+from portal import operations
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
 from portal.emails import services
@@ -343,7 +344,7 @@ def test_queue_stats_of_an_empty_queue(app: Flask) -> None:
 
 
 def addresses(role: int | None = None, status: int | None = None) -> list[str]:
-    found = db.session.execute(services.recipients(role, status)).scalars()
+    found = db.session.execute(operations.recipients(role, status)).scalars()
     return sorted(user.email for user in found)
 
 
@@ -369,14 +370,14 @@ def test_recipients_match_role_and_status_and_skip_the_disabled(
     wanted = [f"{name}@example.com" for name in expected]
 
     assert addresses(role, status) == wanted
-    assert services.count_recipients(role, status) == len(wanted)
+    assert operations.count_recipients(role, status) == len(wanted)
 
 
 def test_recipients_refuse_an_unknown_role_or_status(app: Flask) -> None:
     with pytest.raises(QueueError):
-        services.recipients(role=9)
+        operations.recipients(role=9)
     with pytest.raises(QueueError):
-        services.count_recipients(status=9)
+        operations.count_recipients(status=9)
 
 
 def test_broadcast_queues_one_message_per_account_to_its_stored_address(
@@ -384,7 +385,7 @@ def test_broadcast_queues_one_message_per_account_to_its_stored_address(
 ) -> None:
     staff = audience["staff"]
 
-    queued = services.broadcast(" Moving day ", BODY, created_by_id=staff.id)
+    queued = operations.broadcast(" Moving day ", BODY, created_by_id=staff.id)
 
     assert queued == 4
     rows = all_rows()
@@ -415,7 +416,7 @@ def test_broadcast_follows_the_filters(
     status: int | None,
     expected: list[str],
 ) -> None:
-    assert services.broadcast("Hi", BODY, role=role, status=status) == len(expected)
+    assert operations.broadcast("Hi", BODY, role=role, status=status) == len(expected)
     assert queued_to() == expected
 
 
@@ -432,7 +433,7 @@ def test_broadcast_commits_page_by_page_and_reports_progress(
         seen.append(count)
         committed.append(len(all_rows()))
 
-    assert services.broadcast("Hi", BODY, progress=progress) == 5
+    assert operations.broadcast("Hi", BODY, progress=progress) == 5
 
     assert seen == [2, 2, 1]
     assert committed == [2, 4, 5]  # each page is in the database before the next
@@ -445,7 +446,7 @@ def test_broadcast_skips_an_unusable_stored_address_and_sends_the_rest(
     broken = UserFactory(email="two@example.com,three@example.com")
 
     with caplog.at_level(logging.WARNING):
-        assert services.broadcast("Hi", BODY) == 1
+        assert operations.broadcast("Hi", BODY) == 1
 
     assert queued_to() == ["good@example.com"]
     assert f"skipped account {broken.id}" in caplog.text
@@ -466,7 +467,7 @@ def test_broadcast_and_compose_refuse_bad_input_and_queue_nothing(
     app: Flask, audience: dict[str, User], subject: str, body: str, message: str
 ) -> None:
     with pytest.raises(QueueError) as broadcast_error:
-        services.broadcast(subject, body)
+        operations.broadcast(subject, body)
     with pytest.raises(QueueError) as compose_error:
         services.compose("someone@example.com", subject, body)
 
@@ -478,16 +479,16 @@ def test_broadcast_refuses_priority_now_and_unknown_priorities(
     app: Flask, audience: dict[str, User]
 ) -> None:
     with pytest.raises(QueueError, match="priority 'now'"):
-        services.broadcast("Hi", BODY, priority=EMAIL.NOW)
+        operations.broadcast("Hi", BODY, priority=EMAIL.NOW)
     with pytest.raises(QueueError, match="Unknown priority"):
-        services.broadcast("Hi", BODY, priority=42)
+        operations.broadcast("Hi", BODY, priority=42)
     assert all_rows() == []
 
 
 def test_a_broadcast_arrives_with_its_text_and_escaped_html(
     app: Flask, audience: dict[str, User], mail: list[EmailMessage]
 ) -> None:
-    services.broadcast("Moving day", BODY, role=USER.USER, status=USER.ACTIVE)
+    operations.broadcast("Moving day", BODY, role=USER.USER, status=USER.ACTIVE)
 
     (message,) = deliver(app)
 
@@ -944,11 +945,11 @@ def test_each_queue_command_explains_itself_and_its_options(
 
 def test_account_address_is_the_stored_one_in_any_case(app):
     UserFactory(email="Ann.Smith@example.com")
-    assert services.account_address("ANN.smith@EXAMPLE.com") == "Ann.Smith@example.com"
+    assert operations.account_address("ANN.smith@EXAMPLE.com") == "Ann.Smith@example.com"
     with pytest.raises(services.QueueError, match="No account uses that address"):
-        services.account_address("nobody@example.com")
+        operations.account_address("nobody@example.com")
     with pytest.raises(services.QueueError):
-        services.account_address("   ")
+        operations.account_address("   ")
 
 
 @pytest.mark.parametrize("command", ["send", "worker"])

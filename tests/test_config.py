@@ -13,6 +13,7 @@ import time
 
 import pytest
 from sqlalchemy import create_engine
+from werkzeug.security import generate_password_hash
 
 from config import ConfigurationError
 from config import config_for
@@ -307,3 +308,14 @@ def test_gunicorn_will_not_serve_an_unsafe_config(tmp_path):
     assert result.returncode != 0
     reason = "Refusing to start: SECRET_KEY is a well-known default: generate a new one with"
     assert any(line.startswith(reason) for line in result.stderr.splitlines()), result.stderr
+
+
+@pytest.mark.parametrize("name", ["development", "production"])
+def test_only_the_tests_hash_passwords_at_a_low_cost(app, name, tmp_path):
+    from portal.users.models import hash_password
+
+    assert config_for(name, tmp_path).PASSWORD_HASH_METHOD is None
+    assert hash_password("x").startswith("scrypt:1024:8:1$")
+    app.config["PASSWORD_HASH_METHOD"] = None
+    # Werkzeug's default cost, whatever this version of it chooses.
+    assert hash_password("x").split("$")[0] == generate_password_hash("x").split("$")[0]

@@ -13,6 +13,7 @@ from portal.comments import constants as COMMENT
 from portal.comments import services as comment_services
 from portal.comments.models import Comment
 from portal.extensions import db
+from portal.posts import services as post_services
 from portal.posts.models import Post
 from portal.users.models import User
 from tests import factories
@@ -152,8 +153,21 @@ def public_pages(slug):
 # -- post bodies ---------------------------------------------------------------
 
 
+# The payloads that also go the whole way through the pages; every one is
+# checked where it is turned into HTML, which is where the pages get it from.
+THROUGH_THE_PAGES = ["script-split", "img-onerror", "md-js-link-entity", "md-ref-js", "mailto-ok"]
+
+
 @pytest.mark.parametrize("body", HOSTILE_BODIES.values(), ids=HOSTILE_BODIES.keys())
-def test_hostile_post_body_is_stored_and_shown_inert(client, auth, browser, writer, body):
+def test_hostile_post_body_is_kept_as_written_and_stored_inert(app, body):
+    post = post_services.create_post(factories.UserFactory(), "Hostile", body, publish=True)
+    assert post.body == body
+    assert_allowed(post.body_html, POST_TAGS)
+
+
+@pytest.mark.parametrize("name", THROUGH_THE_PAGES)
+def test_hostile_post_body_is_stored_and_shown_inert(client, auth, browser, writer, name):
+    body = HOSTILE_BODIES[name]
     response = browser.submit(
         "/posts/new/", {"title": "Hostile", "body": body, "action": "publish"}
     )
@@ -222,7 +236,16 @@ def test_script_links_do_not_become_links(browser, writer, body):
 
 
 @pytest.mark.parametrize("body", HOSTILE_BODIES.values(), ids=HOSTILE_BODIES.keys())
-def test_hostile_comment_is_stored_and_shown_inert(client, auth, browser, writer, staff, body):
+def test_hostile_comment_is_kept_as_written_and_stored_inert(app, body):
+    post = factories.PostFactory()
+    comment = comment_services.add_comment(post, factories.UserFactory(), body)
+    assert comment.body == body.strip()
+    assert_allowed(comment.body_html, COMMENT_TAGS)
+
+
+@pytest.mark.parametrize("name", THROUGH_THE_PAGES)
+def test_hostile_comment_is_stored_and_shown_inert(client, auth, browser, writer, staff, name):
+    body = HOSTILE_BODIES[name]
     factories.PostFactory(author=writer, slug=SLUG)
     response = browser.submit(f"/posts/{SLUG}/comments/", {"body": body})
     assert response.status_code == 302

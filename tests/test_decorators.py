@@ -1,12 +1,11 @@
-"""The permission decorator that views use: login page for anonymous, 403 without the need."""
+"""The gate's view decorator: login page for anonymous, 403 for those it refuses."""
 
 from __future__ import annotations
 
 import pytest
 
-from portal.security import staff_permission
-from portal.security import writer_permission
-from portal.users.decorators import permission_required
+from portal import security
+from portal.users.decorators import allowed_to
 from tests import factories
 
 
@@ -15,12 +14,12 @@ def guarded(make_app):
     app = make_app()
 
     @app.route("/_test/staff")
-    @permission_required(staff_permission)
+    @allowed_to(security.VIEW, security.ADMIN_SITE)
     def staff_only():
         return "staff ok"
 
     @app.route("/_test/write")
-    @permission_required(writer_permission)
+    @allowed_to(security.ADD, security.POST)
     def writers_only():
         return "write ok"
 
@@ -38,7 +37,7 @@ def guarded(make_app):
         (factories.AdminFactory, 200, 200),
     ],
 )
-def test_permission_required(guarded, factory, staff, write):
+def test_allowed_to(guarded, factory, staff, write):
     from tests.conftest import AuthActions
 
     client = guarded.test_client()

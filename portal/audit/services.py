@@ -16,9 +16,11 @@ from flask import has_request_context
 from flask import request
 from flask_login import current_user
 
+from portal.audit import constants as AUDIT
 from portal.audit.models import AuditEvent
 from portal.database import utcnow
 from portal.extensions import db
+from portal.urls import is_admin_path
 
 MASK = "••••••"
 SECRET_WORDS = ("password", "secret", "token", "hash", "key")
@@ -62,12 +64,12 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[
 def _actor() -> tuple[int | None, str, str, str | None]:
     """Return (actor id, label, source, address) for the code running now."""
     if has_request_context():
-        source = "admin" if request.path.startswith("/admin") else "site"
+        source = AUDIT.SOURCE_ADMIN if is_admin_path(request.path) else AUDIT.SOURCE_SITE
         if current_user.is_authenticated:
             label = f"{current_user.name} <{current_user.email}>"
             return current_user.id, label, source, request.remote_addr
         return None, "anonymous", source, request.remote_addr
-    return None, _operator(), "cli", None
+    return None, _operator(), AUDIT.SOURCE_CLI, None
 
 
 def record(

@@ -14,12 +14,3 @@ STATUS = {
 
 BODY_MAX_LENGTH = 5_000
 REASON_MAX_LENGTH = 500
-
-
-def status_by_name(name: str) -> int:
-    """Return the status constant named ``name`` (any case); raise ``KeyError``."""
-    wanted = name.strip().lower()
-    for value, label in STATUS.items():
-        if label == wanted:
-            return value
-    raise KeyError(name)

@@ -19,6 +19,8 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import joinedload
 
+from portal import security
+from portal.audit import constants as AUDIT
 from portal.audit import services as audit
 from portal.comments import constants as COMMENT
 from portal.comments.models import Comment
@@ -30,37 +32,19 @@ from portal.pagination import Page
 from portal.pagination import keyset_page
 from portal.posts import constants as POST
 from portal.posts.models import Post
-from portal.posts.services import can_moderate
-from portal.posts.services import can_write
 from portal.urls import external_url
 from portal.users import constants as USER
 from portal.users.models import User
 
 MODERATION_ACTIONS = {
-    COMMENT.APPROVED: "approve",
-    COMMENT.REJECTED: "reject",
-    COMMENT.SPAM: "spam",
+    COMMENT.APPROVED: AUDIT.ACTION_APPROVE,
+    COMMENT.REJECTED: AUDIT.ACTION_REJECT,
+    COMMENT.SPAM: AUDIT.ACTION_SPAM,
 }
 
 
 class CommentError(Exception):
     """A request the comment rules refuse; the message is safe to show."""
-
-
-def can_edit(user: Any, comment: Comment) -> bool:
-    """Authors edit their comment while it waits for moderation; moderators edit any."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    if can_moderate(user):
-        return True
-    return user.id == comment.author_id and comment.status == COMMENT.PENDING
-
-
-def can_delete(user: Any, comment: Comment) -> bool:
-    """Authors delete their own comment at any time; moderators delete any."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return user.id == comment.author_id or can_moderate(user)
 
 
 def clean_body(body: str) -> str:
@@ -92,12 +76,15 @@ def add_comment(post: Post, author: User, body: str) -> Comment:
     With ``COMMENTS_REQUIRE_APPROVAL`` on, the comment waits as PENDING unless
     a moderator wrote it; off, it is APPROVED at once.
     """
-    if not can_write(author):
+    if not security.can(author, security.ADD, security.COMMENT):
         raise CommentError("Confirm your email address before you comment.")
     if post.status != POST.PUBLISHED:
         raise CommentError("This post does not take comments.")
     body = clean_body(body)
-    approved = can_moderate(author) or not current_app.config["COMMENTS_REQUIRE_APPROVAL"]
+    approved = (
+        security.can(author, security.MODERATE, security.COMMENT)
+        or not current_app.config["COMMENTS_REQUIRE_APPROVAL"]
+    )
     now = utcnow()
     comment = Comment(
         post=post,
@@ -119,18 +106,21 @@ def add_comment(post: Post, author: User, body: str) -> Comment:
 
 def _by_moderator(actor: Any, comment: Comment) -> bool:
     # Authors changing their own comments are not audited; moderators are, even on their own.
-    return can_moderate(actor) or getattr(actor, "id", None) != comment.author_id
+    return (
+        security.can(actor, security.MODERATE, security.COMMENT)
+        or getattr(actor, "id", None) != comment.author_id
+    )
 
 
 def update_comment(comment: Comment, body: str, *, actor: Any) -> Comment:
     """Change a comment's text (its author while PENDING, or a moderator)."""
-    if not can_edit(actor, comment):
+    if not security.can(actor, security.CHANGE, comment):
         raise CommentError("A comment can be edited only while it waits for moderation.")
     new_body = clean_body(body)
     if _by_moderator(actor, comment) and new_body != comment.body:
         audit.record(
-            "update",
-            "comment",
+            AUDIT.ACTION_UPDATE,
+            AUDIT.OBJECT_COMMENT,
             comment.id,
             summary=f"Edited comment {comment.id} by {comment.author.email}",
             changes={"body": [comment.body, new_body]},
@@ -144,14 +134,14 @@ def update_comment(comment: Comment, body: str, *, actor: Any) -> Comment:
 
 def delete_comment(comment: Comment, *, actor: Any) -> None:
     """Delete a comment (its author, or a moderator)."""
-    if not can_delete(actor, comment):
+    if not security.can(actor, security.DELETE, comment):
         raise CommentError("You cannot delete this comment.")
     if comment.status == COMMENT.APPROVED:
         _change_counts(Counter({comment.post_id: -1}))
     if _by_moderator(actor, comment):
         audit.record(
-            "delete",
-            "comment",
+            AUDIT.ACTION_DELETE,
+            AUDIT.OBJECT_COMMENT,
             comment.id,
             summary=f"Deleted comment {comment.id} by {comment.author.email}",
             changes={"body": [comment.body, None], "status": [comment.status_name, None]},
@@ -162,7 +152,7 @@ def delete_comment(comment: Comment, *, actor: Any) -> None:
 
 def delete_many(comments: Iterable[Comment], *, actor: Any) -> int:
     """Delete several comments at once (moderators); return how many."""
-    if not can_moderate(actor):
+    if not security.can(actor, security.MODERATE, security.COMMENT):
         raise CommentError("Only staff can delete other people's comments.")
     deltas: Counter[int] = Counter()
     count = 0
@@ -170,8 +160,8 @@ def delete_many(comments: Iterable[Comment], *, actor: Any) -> int:
         if comment.status == COMMENT.APPROVED:
             deltas[comment.post_id] -= 1
         audit.record(
-            "delete",
-            "comment",
+            AUDIT.ACTION_DELETE,
+            AUDIT.OBJECT_COMMENT,
             comment.id,
             summary=f"Deleted comment {comment.id} by {comment.author.email}",
             changes={"body": [comment.body, None], "status": [comment.status_name, None]},
@@ -209,7 +199,7 @@ def moderate(
     """
     if status not in COMMENT.STATUS or status == COMMENT.PENDING:
         raise CommentError("Choose approve, reject or spam.")
-    if not can_moderate(actor):
+    if not security.can(actor, security.MODERATE, security.COMMENT):
         raise CommentError("Only staff can moderate comments.")
     reason = (reason or "").strip() or None
     if reason and len(reason) > COMMENT.REASON_MAX_LENGTH:
@@ -228,7 +218,7 @@ def moderate(
             approved.append(comment)
         audit.record(
             MODERATION_ACTIONS[status],
-            "comment",
+            AUDIT.OBJECT_COMMENT,
             comment.id,
             summary=f"Comment {comment.id} by {comment.author.email}: "
             f"{comment.status_name} → {COMMENT.STATUS[status]}"

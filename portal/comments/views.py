@@ -11,15 +11,16 @@ from flask import url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal import security
 from portal.comments import constants as COMMENT
 from portal.comments import services
 from portal.comments.forms import CommentForm
 from portal.comments.models import Comment
 from portal.extensions import login_manager
+from portal.forms import ActionForm
 from portal.posts import services as post_services
 from portal.posts.decorators import writer_required
 from portal.posts.views import render_post_page
-from portal.users.forms import ActionForm
 
 bp = Blueprint("comments", __name__)
 
@@ -32,12 +33,12 @@ def _comment_for_change(comment_id: int) -> Comment:
     if not current_user.is_authenticated:
         abort(login_manager.unauthorized())
     comment = services.get(comment_id)
-    if comment is None or not post_services.can_view(current_user, comment.post):
+    if comment is None or not security.can(current_user, security.VIEW, comment.post):
         abort(404)
     visible = (
         comment.status == COMMENT.APPROVED
         or comment.author_id == current_user.id
-        or post_services.can_moderate(current_user)
+        or security.can(current_user, security.MODERATE, security.COMMENT)
     )
     if not visible:
         abort(404)
@@ -53,7 +54,7 @@ def _back_to(comment: Comment) -> str:
 def create(slug: str) -> str | Response:
     """Add a comment under a published post."""
     post = post_services.get_by_slug(slug)
-    if post is None or not post_services.can_view(current_user, post):
+    if post is None or not security.can(current_user, security.VIEW, post):
         abort(404)
     form = CommentForm()
     if form.validate_on_submit():
@@ -74,7 +75,7 @@ def create(slug: str) -> str | Response:
 def edit(comment_id: int) -> str | Response:
     """Change a comment while it waits for moderation."""
     comment = _comment_for_change(comment_id)
-    if not services.can_edit(current_user, comment):
+    if not security.can(current_user, security.CHANGE, comment):
         abort(403)
     form = CommentForm(obj=comment)
     if form.validate_on_submit():
@@ -92,7 +93,7 @@ def edit(comment_id: int) -> str | Response:
 def delete(comment_id: int) -> str | Response:
     """Ask, then delete a comment."""
     comment = _comment_for_change(comment_id)
-    if not services.can_delete(current_user, comment):
+    if not security.can(current_user, security.DELETE, comment):
         abort(403)
     form = ActionForm()
     if form.validate_on_submit():

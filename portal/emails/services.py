@@ -1,7 +1,9 @@
 """The email queue rules staff and operators apply: stats, retry, cancel, purge, compose.
 
 The admin screens and ``manage.py emails ...`` both call these functions, so a
-rule (which states may be retried, what a broadcast goes to) lives only here.
+rule (which states may be retried, what a message may hold) lives only here.
+Writing to many accounts at once needs the accounts too: that is
+``portal.operations.broadcast``, which checks its message here first.
 Every change is a set-based ``UPDATE`` or ``DELETE`` checked against the row's
 current state in the same statement, so a worker claiming rows at the same
 moment never sees a half-applied change, and no function runs a query per row.
@@ -10,7 +12,6 @@ moment never sees a half-applied change, and no function runs a query per row.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,12 +22,12 @@ from typing import cast
 
 from flask import current_app
 from sqlalchemy import CursorResult
-from sqlalchemy import Select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 
+from portal.audit import constants as AUDIT
 from portal.audit import services as audit
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
@@ -37,8 +38,6 @@ from portal.emails.models import Attempt
 from portal.emails.models import Email
 from portal.emails.queue import enqueue
 from portal.extensions import db
-from portal.users import constants as USER
-from portal.users.models import User
 
 # Rows changed or deleted per statement: keeps ``IN (...)`` lists well under
 # every driver's parameter limit and each transaction short.
@@ -143,7 +142,7 @@ def _audit(action: str, ids: Iterable[int], count: int) -> None:
     shown = ", ".join(str(i) for i in wanted[:20]) + (" …" if len(wanted) > 20 else "")
     audit.record(
         action,
-        "email",
+        AUDIT.OBJECT_EMAIL,
         wanted[0] if len(wanted) == 1 else None,
         summary=f"{action.title()}: {count} of {len(wanted)} selected message(s) (#{shown})",
     )
@@ -180,7 +179,7 @@ def retry(ids: Iterable[int]) -> int:
             .execution_options(synchronize_session=False)
         )
         changed += _rowcount(restarted) + _rowcount(hurried)
-    _audit("retry", ids, changed)
+    _audit(AUDIT.ACTION_RETRY, ids, changed)
     db.session.commit()
     return changed
 
@@ -194,7 +193,11 @@ def retry_failed() -> int:
         .execution_options(synchronize_session=False)
     )
     if _rowcount(done):
-        audit.record("retry", "email", summary=f"Retried every failed message ({_rowcount(done)})")
+        audit.record(
+            AUDIT.ACTION_RETRY,
+            AUDIT.OBJECT_EMAIL,
+            summary=f"Retried every failed message ({_rowcount(done)})",
+        )
     db.session.commit()
     return _rowcount(done)
 
@@ -214,7 +217,7 @@ def cancel(ids: Iterable[int]) -> int:
             .execution_options(synchronize_session=False)
         )
         changed += _rowcount(done)
-    _audit("cancel", ids, changed)
+    _audit(AUDIT.ACTION_CANCEL, ids, changed)
     db.session.commit()
     return changed
 
@@ -248,7 +251,7 @@ def delete(ids: Iterable[int]) -> int:
     removed = 0
     for chunk in _chunks(ids):
         removed += _delete_rows(chunk, Email.state != EMAIL.SENDING)
-    _audit("delete", ids, removed)
+    _audit(AUDIT.ACTION_DELETE, ids, removed)
     db.session.commit()
     return removed
 
@@ -286,8 +289,8 @@ def purge(older_than: timedelta, *, dry_run: bool = False) -> int:
         last_id = batch[-1]
     if removed:
         audit.record(
-            "purge",
-            "email",
+            AUDIT.ACTION_PURGE,
+            AUDIT.OBJECT_EMAIL,
             summary=f"Purged {removed} sent or cancelled message(s) "
             f"older than {older_than.days} days",
         )
@@ -296,31 +299,6 @@ def purge(older_than: timedelta, *, dry_run: bool = False) -> int:
 
 
 # -- composing and broadcasting --------------------------------------------------
-
-
-def recipients(role: int | None = None, status: int | None = None) -> Select[tuple[User]]:
-    """Select the accounts a broadcast with this role and status goes to, by id.
-
-    Disabled (INACTIVE) accounts are left out unless that status is asked for.
-    """
-    if role is not None and role not in USER.ROLE:
-        raise QueueError(f"Unknown role {role!r}.")
-    if status is not None and status not in USER.STATUS:
-        raise QueueError(f"Unknown status {status!r}.")
-    query = select(User).order_by(User.id)
-    if role is not None:
-        query = query.where(User.role == role)
-    if status is None:
-        query = query.where(User.status != USER.INACTIVE)
-    else:
-        query = query.where(User.status == status)
-    return query
-
-
-def count_recipients(role: int | None = None, status: int | None = None) -> int:
-    """Count the accounts ``broadcast`` would write to."""
-    query = recipients(role, status).with_only_columns(func.count(User.id)).order_by(None)
-    return int(db.session.execute(query).scalar_one())
 
 
 def check_message(subject: str, body: str) -> tuple[str, str]:
@@ -338,102 +316,33 @@ def check_message(subject: str, body: str) -> tuple[str, str]:
     return subject, body
 
 
-def _context(body: str) -> dict[str, Any]:
+def message_context(body: str) -> dict[str, Any]:
     """Template values: the text, and its paragraphs (lists of lines) for the HTML part."""
     paragraphs = [part.split("\n") for part in _BLANK_LINES.split(body)]
     return {"body": body, "paragraphs": paragraphs}
 
 
-def _check_priority(priority: int) -> None:
+def check_priority(priority: int) -> None:
+    """Refuse (``QueueError``) a priority the queue does not know."""
     if priority not in EMAIL.PRIORITY:
         raise QueueError(f"Unknown priority {priority!r}.")
 
 
-def broadcast(
-    subject: str,
-    body: str,
-    *,
-    role: int | None = None,
-    status: int | None = None,
-    created_by_id: int | None = None,
-    priority: int = EMAIL.NORMAL,
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """Queue one message to every matching account's stored address; return how many.
+def check_broadcast(subject: str, body: str, priority: int) -> tuple[str, str]:
+    """Check all that could refuse a whole broadcast; return the subject and body to send.
 
-    Everything that could refuse the whole broadcast (subject, body, sender,
-    filters, priority) is checked before the first row is queued. Accounts are
-    read by id in pages of ``CHUNK_SIZE`` and each page is committed before the
-    next is read, so memory stays flat however many accounts match; a server-side
-    cursor would not survive those commits. ``progress`` receives the number of
-    accounts handled in each page. A stored address the queue refuses (left over
-    from before validation) is skipped and logged, not allowed to stop the rest.
+    ``portal.operations.broadcast`` calls this before it queues the first
+    message, then writes to each account.
     """
     subject, body = check_message(subject, body)
-    _check_priority(priority)
+    check_priority(priority)
     if priority == EMAIL.NOW:
         raise QueueError("A broadcast cannot use priority 'now'; use high instead.")
     try:
         normalize_mailbox(current_app.config["MAIL_DEFAULT_SENDER"], field="sender")
     except InvalidHeader as error:
         raise QueueError(f"MAIL_DEFAULT_SENDER is unusable: {error}") from None
-    query = recipients(role, status).with_only_columns(User.id, User.email)
-    context = _context(body)
-    queued = 0
-    last_id = 0
-    while True:
-        page = db.session.execute(query.where(User.id > last_id).limit(CHUNK_SIZE)).all()
-        if not page:
-            break
-        for user_id, address in page:
-            try:
-                enqueue(
-                    address,
-                    subject,
-                    BROADCAST_TEMPLATE,
-                    context,
-                    priority=priority,
-                    created_by_id=created_by_id,
-                )
-            except InvalidHeader as error:
-                current_app.logger.warning(
-                    "broadcast: skipped account %s (%r): %s", user_id, address, error
-                )
-                continue
-            queued += 1
-        # The session holds committed rows only weakly, so pages do not pile up.
-        db.session.commit()
-        last_id = page[-1][0]
-        if progress is not None:
-            progress(len(page))
-    if queued:
-        audit.record(
-            "broadcast",
-            "email",
-            summary=f"Broadcast “{subject}” to {queued} account(s)",
-            changes={
-                "subject": [None, subject],
-                # The audience, by name as every other event names roles and statuses.
-                **({"role": [None, USER.ROLE[role]]} if role is not None else {}),
-                **({"status": [None, USER.STATUS[status]]} if status is not None else {}),
-            },
-        )
-        db.session.commit()
-    return queued
-
-
-def account_address(email: str) -> str:
-    """Return the stored address of the account ``email`` names, in any case.
-
-    Mail to an account goes to what it stored, never to what was typed.
-    """
-    wanted = email.strip().lower()
-    address = db.session.execute(
-        select(User.email).where(func.lower(User.email) == wanted)
-    ).scalar_one_or_none()
-    if not wanted or address is None:
-        raise QueueError("No account uses that address.")
-    return address
+    return subject, body
 
 
 def compose(
@@ -446,19 +355,24 @@ def compose(
 ) -> Email:
     """Queue one message to one address and commit; raise ``QueueError`` on bad input."""
     subject, body = check_message(subject, body)
-    _check_priority(priority)
+    check_priority(priority)
     try:
         email = enqueue(
             to,
             subject,
             BROADCAST_TEMPLATE,
-            _context(body),
+            message_context(body),
             priority=priority,
             created_by_id=created_by_id,
         )
     except InvalidHeader as error:
         raise QueueError(str(error)) from None
     db.session.flush()
-    audit.record("compose", "email", email.id, summary=f"Wrote “{subject}” to {email.to_address}")
+    audit.record(
+        AUDIT.ACTION_COMPOSE,
+        AUDIT.OBJECT_EMAIL,
+        email.id,
+        summary=f"Wrote “{subject}” to {email.to_address}",
+    )
     db.session.commit()
     return email

@@ -1,5 +1,7 @@
 """Post statuses, imported as ``from portal.posts import constants as POST``."""
 
+from portal.choices import value_named
+
 # DRAFT: only its author and staff see it. HIDDEN: taken down by staff.
 DRAFT = 0
 PUBLISHED = 1
@@ -17,8 +19,4 @@ BODY_MAX_LENGTH = 100_000
 
 def status_by_name(name: str) -> int:
     """Return the status constant named ``name`` (any case); raise ``KeyError``."""
-    wanted = name.strip().lower()
-    for value, label in STATUS.items():
-        if label == wanted:
-            return value
-    raise KeyError(name)
+    return value_named(STATUS, name)

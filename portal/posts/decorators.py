@@ -11,9 +11,9 @@ from typing import cast
 from flask import render_template
 from flask_login import current_user
 
+from portal import security
 from portal.extensions import login_manager
-from portal.security import writer_permission
-from portal.users.forms import ActionForm
+from portal.forms import ActionForm
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,7 +25,7 @@ def writer_required(view: F) -> F:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
-        if not writer_permission.can():
+        if not security.can(current_user, security.ADD, security.POST):
             return render_template("posts/confirm_first.html", form=ActionForm()), 403
         return view(*args, **kwargs)
 

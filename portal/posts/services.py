@@ -9,13 +9,16 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Row
 from sqlalchemy import Select
-from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from portal import security
+from portal.audit import constants as AUDIT
 from portal.audit import services as audit
+from portal.database import LIKE_ESCAPE
+from portal.database import escape_like
 from portal.database import utcnow
 from portal.extensions import db
 from portal.markup import render_post
@@ -23,9 +26,6 @@ from portal.pagination import Page
 from portal.pagination import keyset_page
 from portal.posts import constants as POST
 from portal.posts.models import Post
-from portal.security import moderator_need
-from portal.security import needs_for
-from portal.security import writer_need
 from portal.slugs import slugify
 from portal.slugs import unique_slug
 from portal.users.models import User
@@ -33,31 +33,6 @@ from portal.users.models import User
 
 class PostError(Exception):
     """A request the post rules refuse; the message is safe to show."""
-
-
-# -- who may do what -----------------------------------------------------------
-
-
-def can_write(user: Any) -> bool:
-    """Tell whether ``user`` may write posts and comments (ACTIVE, or staff)."""
-    return bool(getattr(user, "is_authenticated", False)) and writer_need in needs_for(user)
-
-
-def can_moderate(user: Any) -> bool:
-    """Tell whether ``user`` may publish, hide, edit or delete anyone's content."""
-    return bool(getattr(user, "is_authenticated", False)) and moderator_need in needs_for(user)
-
-
-def can_edit(user: Any, post: Post) -> bool:
-    """Authors edit and delete their own posts; moderators edit and delete any."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return user.id == post.author_id or can_moderate(user)
-
-
-def can_view(user: Any, post: Post) -> bool:
-    """Published posts are public; drafts and hidden posts only to their author and staff."""
-    return post.status == POST.PUBLISHED or can_edit(user, post)
 
 
 # -- checking input ------------------------------------------------------------
@@ -98,7 +73,7 @@ def _check_status(status: int) -> None:
 
 def create_post(author: User, title: str, body: str, *, publish: bool = False) -> Post:
     """Write a new post as a draft, or published at once when ``publish``."""
-    if not can_write(author):
+    if not security.can(author, security.ADD, security.POST):
         raise PostError("Confirm your email address before you write.")
     title, body = clean_title(title), clean_body(body)
     now = utcnow()
@@ -137,7 +112,7 @@ def update_post(
     Authors may move their own post between draft and published, but a post
     staff have hidden stays hidden until staff publish it again.
     """
-    if not can_edit(actor, post):
+    if not security.can(actor, security.CHANGE, post):
         raise PostError("You cannot edit this post.")
     before = _audited_fields(post)
     post.title, post.body = clean_title(title), clean_body(body)
@@ -145,7 +120,7 @@ def update_post(
     post.updated_at = utcnow()
     if publish is not None:
         wanted = POST.PUBLISHED if publish else POST.DRAFT
-        if post.status == POST.HIDDEN and not can_moderate(actor):
+        if post.status == POST.HIDDEN and not security.can(actor, security.MODERATE, security.POST):
             if publish:
                 raise PostError("Staff have hidden this post; it cannot be published again.")
         else:
@@ -154,7 +129,11 @@ def update_post(
         changes = audit.diff(before, _audited_fields(post))
         if changes:
             audit.record(
-                "update", "post", post.id, summary=f"Edited “{post.title}”", changes=changes
+                AUDIT.ACTION_UPDATE,
+                AUDIT.OBJECT_POST,
+                post.id,
+                summary=f"Edited “{post.title}”",
+                changes=changes,
             )
     db.session.commit()
     return post
@@ -166,13 +145,16 @@ def _audited_fields(post: Post) -> dict[str, Any]:
 
 def _by_moderator(actor: Any, post: Post) -> bool:
     # Authors changing their own posts are not audited; staff acting on anyone's are.
-    return can_moderate(actor) or getattr(actor, "id", None) != post.author_id
+    return (
+        security.can(actor, security.MODERATE, security.POST)
+        or getattr(actor, "id", None) != post.author_id
+    )
 
 
 def _record_status(post: Post, old: int) -> None:
     audit.record(
-        "set_status",
-        "post",
+        AUDIT.ACTION_SET_STATUS,
+        AUDIT.OBJECT_POST,
         post.id,
         summary=f"“{post.title}”: {POST.STATUS[old]} → {POST.STATUS[post.status]}",
         changes={"status": [POST.STATUS[old], POST.STATUS[post.status]]},
@@ -191,8 +173,8 @@ def _apply_status(post: Post, status: int) -> bool:
 def set_status(post: Post, status: int, *, actor: Any) -> bool:
     """Publish, hide or unpublish ``post``; return False if it already had ``status``."""
     _check_status(status)
-    if not can_moderate(actor):
-        if not can_edit(actor, post):
+    if not security.can(actor, security.MODERATE, security.POST):
+        if not security.can(actor, security.CHANGE, post):
             raise PostError("You cannot change this post.")
         if status == POST.HIDDEN or post.status == POST.HIDDEN:
             raise PostError("Only staff can hide a post or show a hidden one.")
@@ -200,7 +182,7 @@ def set_status(post: Post, status: int, *, actor: Any) -> bool:
     changed = _apply_status(post, status)
     if changed:
         post.updated_at = utcnow()
-        if can_moderate(actor):
+        if security.can(actor, security.MODERATE, security.POST):
             _record_status(post, old)
         db.session.commit()
     return changed
@@ -209,7 +191,7 @@ def set_status(post: Post, status: int, *, actor: Any) -> bool:
 def set_status_many(posts: Iterable[Post], status: int, *, actor: Any) -> int:
     """Moderate several posts at once; return how many changed."""
     _check_status(status)
-    if not can_moderate(actor):
+    if not security.can(actor, security.MODERATE, security.POST):
         raise PostError("Only staff can moderate posts.")
     changed = 0
     now = utcnow()
@@ -223,59 +205,33 @@ def set_status_many(posts: Iterable[Post], status: int, *, actor: Any) -> int:
     return changed
 
 
-def delete_post(post: Post, *, actor: Any) -> None:
-    """Delete ``post`` and every comment under it."""
-    if not can_edit(actor, post):
+def check_delete(post: Post, *, actor: Any) -> None:
+    """Refuse (``PostError``) unless ``actor`` may delete ``post``: its author, or a moderator.
+
+    ``portal.operations.delete_post`` deletes it, with the comments under it.
+    """
+    if not security.can(actor, security.CHANGE, post):
         raise PostError("You cannot delete this post.")
-    if _by_moderator(actor, post):
-        _record_delete(post)
-    _delete(post)
-    db.session.commit()
 
 
-def delete_many(posts: Iterable[Post], *, actor: Any) -> int:
-    """Delete several posts and their comments; moderators only. Return how many."""
-    if not can_moderate(actor):
+def check_delete_many(actor: Any) -> None:
+    """Refuse (``PostError``) a bulk delete unless ``actor`` is a moderator."""
+    if not security.can(actor, security.MODERATE, security.POST):
         raise PostError("Only staff can delete other people's posts.")
-    count = 0
-    for post in posts:
-        _record_delete(post)
-        _delete(post)
-        count += 1
-    db.session.commit()
-    return count
 
 
-def _record_delete(post: Post) -> None:
+def record_delete(post: Post, *, actor: Any) -> None:
+    """Note the deletion of ``post`` in the audit trail, unless a writer deletes their own."""
+    if not _by_moderator(actor, post):
+        return
     audit.record(
-        "delete",
-        "post",
+        AUDIT.ACTION_DELETE,
+        AUDIT.OBJECT_POST,
         post.id,
         summary=f"Deleted “{post.title}” by {post.author.email} "
         f"and its {post.comment_count} approved comment(s)",
         changes={"title": [post.title, None], "status": [POST.STATUS[post.status], None]},
     )
-
-
-def forget_posts_by(author: User) -> int:
-    """Delete every post ``author`` wrote and all comments under them (account deletion)."""
-    from portal.comments.models import Comment
-
-    ids = select(Post.id).where(Post.author_id == author.id)
-    db.session.execute(
-        delete(Comment).where(Comment.post_id.in_(ids)).execution_options(synchronize_session=False)
-    )
-    result = db.session.execute(
-        delete(Post).where(Post.author_id == author.id).execution_options(synchronize_session=False)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _delete(post: Post) -> None:
-    from portal.comments.models import Comment
-
-    db.session.execute(delete(Comment).where(Comment.post_id == post.id))
-    db.session.delete(post)
 
 
 # -- reading -------------------------------------------------------------------
@@ -319,8 +275,8 @@ def published_page(
     """Return a page of published posts, newest first, optionally searched by title."""
     statement = _published()
     for word in query.split()[:5]:
-        escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        statement = statement.where(func.lower(Post.title).like(f"%{escaped}%", escape="\\"))
+        pattern = f"%{escape_like(word.lower())}%"
+        statement = statement.where(func.lower(Post.title).like(pattern, escape=LIKE_ESCAPE))
     return _page(statement, after, before)
 
 

@@ -15,12 +15,15 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal import operations
+from portal import security
 from portal.cache import get_page
 from portal.cache import keep_page
 from portal.cache import page_key
 from portal.comments import services as comment_services
 from portal.comments.forms import CommentForm
 from portal.extensions import login_manager
+from portal.forms import ActionForm
 from portal.pagination import BadCursor
 from portal.pagination import Page
 from portal.posts import constants as POST
@@ -31,7 +34,6 @@ from portal.posts.forms import SearchForm
 from portal.posts.forms import StatusForm
 from portal.posts.models import Post
 from portal.users import services as user_services
-from portal.users.forms import ActionForm
 
 bp = Blueprint("posts", __name__)
 
@@ -43,7 +45,7 @@ def _cursors() -> dict[str, str | None]:
 def _visible_post(slug: str) -> Post:
     """Return the post at ``slug`` if the visitor may see it; drafts and hidden ones 404."""
     post = services.get_by_slug(slug)
-    if post is None or not services.can_view(current_user, post):
+    if post is None or not security.can(current_user, security.VIEW, post):
         abort(404)
     return post
 
@@ -52,7 +54,7 @@ def _editable_post(slug: str) -> Post:
     post = _visible_post(slug)
     if not current_user.is_authenticated:
         abort(login_manager.unauthorized())
-    if not services.can_edit(current_user, post):
+    if not security.can(current_user, security.CHANGE, post):
         abort(403)
     return post
 
@@ -124,8 +126,8 @@ def render_post_page(post: Post, comment_form: CommentForm | None = None) -> str
         comments: Page[Any] = comment_services.approved_page(post, **_cursors())
     except BadCursor:
         abort(400)
-    can_comment = post.is_published and services.can_write(current_user)
-    can_moderate = services.can_moderate(current_user)
+    can_comment = post.is_published and security.can(current_user, security.ADD, security.COMMENT)
+    can_moderate = security.can(current_user, security.MODERATE, security.POST)
     if comment_form is None and can_comment:
         comment_form = CommentForm()
     return render_template(
@@ -135,7 +137,7 @@ def render_post_page(post: Post, comment_form: CommentForm | None = None) -> str
         waiting=comment_services.waiting_for(post, current_user),
         comment_form=comment_form,
         status_form=StatusForm() if can_moderate else None,
-        can_edit=services.can_edit(current_user, post),
+        can_edit=security.can(current_user, security.CHANGE, post),
         can_moderate=can_moderate,
         can_comment=can_comment,
     )
@@ -165,7 +167,7 @@ def delete(slug: str) -> str | Response:
     post = _editable_post(slug)
     form = ActionForm()
     if form.validate_on_submit():
-        services.delete_post(post, actor=current_user)
+        operations.delete_post(post, actor=current_user)
         flash(f"“{post.title}” is deleted.", "success")
         return redirect(url_for("posts.index"))
     return render_template("posts/delete.html", post=post, form=form)
@@ -177,7 +179,7 @@ def set_status(slug: str) -> ResponseReturnValue:
     post = _visible_post(slug)
     if not current_user.is_authenticated:
         abort(login_manager.unauthorized())
-    if not services.can_moderate(current_user):
+    if not security.can(current_user, security.MODERATE, security.POST):
         abort(403)
     form = StatusForm()
     if not form.validate_on_submit():

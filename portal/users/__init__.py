@@ -1,5 +1,1 @@
 """Accounts: sign-up, confirmation, sign-in, recovery and profiles."""
-
-from portal.users.views import bp
-
-__all__ = ["bp"]

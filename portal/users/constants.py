@@ -1,5 +1,7 @@
 """Account roles and statuses, imported as ``from portal.users import constants as USER``."""
 
+from portal.choices import value_named
+
 # Roles: a lower number holds more power.
 ADMIN = 0
 STAFF = 1
@@ -37,17 +39,9 @@ EMAIL_MAX_LENGTH = 254
 
 def role_by_name(name: str) -> int:
     """Return the role constant named ``name`` (any case); raise ``KeyError``."""
-    wanted = name.strip().lower()
-    for value, label in ROLE.items():
-        if label == wanted:
-            return value
-    raise KeyError(name)
+    return value_named(ROLE, name)
 
 
 def status_by_name(name: str) -> int:
     """Return the status constant named ``name`` (any case); raise ``KeyError``."""
-    wanted = name.strip().lower()
-    for value, label in STATUS.items():
-        if label == wanted:
-            return value
-    raise KeyError(name)
+    return value_named(STATUS, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_wtf import FlaskForm
 from flask_wtf import RecaptchaField
 from wtforms import BooleanField
@@ -19,7 +20,24 @@ from wtforms.validators import ValidationError
 from portal.users import constants as USER
 from portal.users import services
 
-PASSWORD_MAX = 128
+PASSWORD_HINT = "At least {min} characters. A few uncommon words make a strong password."
+
+
+class LimitedPasswordField(PasswordField):
+    """A password input held to the configured ``PASSWORD_MAX_LENGTH``.
+
+    The limits are read when a form is built, inside a request, so the
+    validator, the input's ``maxlength`` and the hint follow the app's settings.
+    With ``hint`` the field says the configured ``PASSWORD_MIN_LENGTH``.
+    """
+
+    def __init__(self, label: str, *, hint: bool = False, **kwargs: Any) -> None:
+        config = current_app.config
+        # Length here only refuses; a long password is never cut short.
+        kwargs["validators"] = [InputRequired(), Length(max=config["PASSWORD_MAX_LENGTH"])]
+        if hint:
+            kwargs["description"] = PASSWORD_HINT.format(min=config["PASSWORD_MIN_LENGTH"])
+        super().__init__(label, **kwargs)
 
 
 def _strip(value: Any) -> Any:
@@ -37,12 +55,7 @@ class NameMixin:
 class NewPasswordMixin:
     """A new password typed twice and checked against the password policy."""
 
-    password = PasswordField(
-        "Password",
-        # Length here only refuses; a long password is never cut short.
-        validators=[InputRequired(), Length(max=PASSWORD_MAX)],
-        description="At least 8 characters. A few uncommon words make a strong password.",
-    )
+    password = LimitedPasswordField("Password", hint=True)
     confirm = PasswordField(
         "Repeat password",
         validators=[
@@ -97,7 +110,7 @@ class LoginForm(FlaskForm):
         validators=[DataRequired(), Length(max=USER.EMAIL_MAX_LENGTH)],
         filters=[_strip],
     )
-    password = PasswordField("Password", validators=[InputRequired(), Length(max=PASSWORD_MAX)])
+    password = LimitedPasswordField("Password")
     remember = BooleanField("Keep me signed in on this device")
 
 
@@ -125,9 +138,7 @@ class ProfileForm(NameMixin, FlaskForm):
 
 
 class ChangePasswordForm(NewPasswordMixin, FlaskForm):
-    current_password = PasswordField(
-        "Current password", validators=[InputRequired(), Length(max=PASSWORD_MAX)]
-    )
+    current_password = LimitedPasswordField("Current password")
 
     def __init__(self, *args: Any, user_inputs: tuple[str, ...] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -135,7 +146,3 @@ class ChangePasswordForm(NewPasswordMixin, FlaskForm):
 
     def password_inputs(self) -> tuple[str, ...]:
         return self._inputs
-
-
-class ActionForm(FlaskForm):
-    """An empty form: it carries the CSRF token of a POST-only button."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import Boolean
 from sqlalchemy import CheckConstraint
@@ -11,6 +12,7 @@ from sqlalchemy import Index
 from sqlalchemy import SmallInteger
 from sqlalchemy import String
 from sqlalchemy import func
+from sqlalchemy import select
 from sqlalchemy import true
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -21,6 +23,14 @@ from portal.database import UTCDateTime
 from portal.database import utcnow
 from portal.extensions import db
 from portal.users import constants as USER
+
+
+def hash_password(password: str) -> str:
+    """Hash with the configured method (Werkzeug's default scrypt unless set)."""
+    method = current_app.config.get("PASSWORD_HASH_METHOD")
+    if method:
+        return generate_password_hash(password, method=method)
+    return generate_password_hash(password)
 
 
 class User(UserMixin, db.Model):  # type: ignore[name-defined]
@@ -60,7 +70,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
 
     def set_password(self, password: str) -> None:
         """Store a salted scrypt hash of ``password``; the password itself is never kept."""
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = hash_password(password)
 
     def check_password(self, password: str) -> bool:
         """Tell whether ``password`` matches the stored hash."""
@@ -81,6 +91,17 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     @property
     def is_staff(self) -> bool:
         return self.role in (USER.ADMIN, USER.STAFF)
+
+    def is_last_active_admin(self) -> bool:
+        """Tell whether this is the only active ADMIN (whom nothing may demote or remove)."""
+        if self.role != USER.ADMIN or self.status != USER.ACTIVE:
+            return False
+        others = db.session.execute(
+            select(func.count(User.id)).where(
+                User.role == USER.ADMIN, User.status == USER.ACTIVE, User.id != self.id
+            )
+        ).scalar_one()
+        return others == 0
 
     @property
     def is_confirmed(self) -> bool:

@@ -11,9 +11,10 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
-from werkzeug.security import generate_password_hash
 from zxcvbn import zxcvbn
 
+from portal import security
+from portal.audit import constants as AUDIT
 from portal.audit import services as audit
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
@@ -27,6 +28,7 @@ from portal.urls import external_url
 from portal.users import constants as USER
 from portal.users import tokens
 from portal.users.models import User
+from portal.users.models import hash_password
 
 
 class AccountError(Exception):
@@ -101,9 +103,9 @@ def _check_password(password: str, user_inputs: tuple[str, ...]) -> None:
 
 
 @cache
-def _dummy_hash() -> str:
+def _dummy_hash(method: str | None) -> str:
     # Checked against when no account matches, so a miss costs as long as a hit.
-    return generate_password_hash("portal-timing-equaliser")
+    return hash_password("portal-timing-equaliser")
 
 
 # -- sign up, confirm, sign in -------------------------------------------------
@@ -234,7 +236,7 @@ def authenticate(email: str, password: str) -> User | None:
     """
     user = get_by_email(email)
     if user is None:
-        check_password_hash(_dummy_hash(), password)
+        check_password_hash(_dummy_hash(current_app.config.get("PASSWORD_HASH_METHOD")), password)
         return None
     matches = user.check_password(password)
     if user.status == USER.INACTIVE:
@@ -327,8 +329,8 @@ def set_password(user: User, password: str, *, audited: bool = False) -> None:
     end_other_sessions(user)
     if audited:
         audit.record(
-            "set_password",
-            "user",
+            AUDIT.ACTION_SET_PASSWORD,
+            AUDIT.OBJECT_USER,
             user.id,
             summary=f"Password of {user.email} set",
             changes={"password": ["", ""]},
@@ -416,86 +418,98 @@ def confirm_email_change(token: str) -> User:
     return user
 
 
-# -- role and status -----------------------------------------------------------
+# -- role, status and name ----------------------------------------------------
 
 
-def _is_last_active_admin(user: User) -> bool:
-    if user.role != USER.ADMIN or user.status != USER.ACTIVE:
-        return False
-    others = db.session.execute(
-        select(func.count(User.id)).where(
-            User.role == USER.ADMIN, User.status == USER.ACTIVE, User.id != user.id
-        )
-    ).scalar_one()
-    return others == 0
+def _require(actor: User | None, action: str, obj: Any, **change: Any) -> None:
+    """Raise the gate's refusal as an ``AccountError``, whose message is safe to show."""
+    problem = security.refusal(actor, action, obj, **change)
+    if problem:
+        raise AccountError(problem)
 
 
-def set_role(user: User, role: int, *, actor: User | None = None) -> bool:
-    """Give ``user`` a new role; return False if it already had it.
+def change_account(
+    user: User,
+    *,
+    actor: User | None,
+    name: str | None = None,
+    role: int | None = None,
+    status: int | None = None,
+    reason: str | None = None,
+    notify: bool = False,
+) -> bool:
+    """Rename ``user``, give it a role, a status: checked as one, saved in one transaction.
 
-    ``actor`` is the person asking (None for a maintenance command run by an
-    operator). Only an ADMIN may change roles, never their own, and the last
-    active ADMIN keeps theirs.
+    The admin's edit form passes all three; set-role and set-status (bulk
+    actions and commands) pass one. ``actor`` is the person asking (None for
+    an operator at ``manage.py``); the gate decides, and nothing is saved
+    unless every part is allowed. ``reason`` goes into the audit event and,
+    with ``notify``, into an email to the person. Return whether anything
+    changed.
     """
-    if role not in USER.ROLE:
+    if role is not None and role not in USER.ROLE:
         raise AccountError(f"Unknown role {role!r}.")
-    if actor is not None:
-        if actor.id == user.id:
-            raise AccountError("You cannot change your own role.")
-        if not actor.is_admin:
-            raise AccountError("Only an admin can change roles.")
-    if user.role == role:
-        return False
-    if role != USER.ADMIN and _is_last_active_admin(user):
-        raise AccountError("This is the last active admin; make another admin first.")
+    if status is not None and status not in USER.STATUS:
+        raise AccountError(f"Unknown status {status!r}.")
+    new_name = clean_name(name) if name is not None else user.name
+    editing = name is not None
+    questions = []
+    if editing:
+        questions.append((security.CHANGE, {"role": role, "status": status}))
+    # The edit form sends the role and status it shows; only a changed one is a
+    # role or status change. Set-role and set-status always ask.
+    if role is not None and (not editing or role != user.role):
+        questions.append((security.CHANGE_ROLE, {"role": role}))
+    if status is not None and (not editing or status != user.status):
+        questions.append((security.CHANGE_STATUS, {"status": status}))
+    for action, change in questions:
+        _require(actor, action, user, **change)
+    changed = False
+    if new_name != user.name:
+        _rename(user, new_name)
+        changed = True
+    if role is not None and role != user.role:
+        _apply_role(user, role)
+        changed = True
+    if status is not None and status != user.status:
+        _apply_status(user, status, reason=reason, notify=notify)
+        changed = True
+    if changed:
+        db.session.commit()
+    return changed
+
+
+def _rename(user: User, name: str) -> None:
     audit.record(
-        "set_role",
-        "user",
+        AUDIT.ACTION_UPDATE,
+        AUDIT.OBJECT_USER,
+        user.id,
+        summary=f"Renamed {user.email}",
+        changes={"name": [user.name, name]},
+    )
+    user.name = name
+
+
+def _apply_role(user: User, role: int) -> None:
+    audit.record(
+        AUDIT.ACTION_SET_ROLE,
+        AUDIT.OBJECT_USER,
         user.id,
         summary=f"Role of {user.email}: {USER.ROLE[user.role]} → {USER.ROLE[role]}",
         changes={"role": [USER.ROLE[user.role], USER.ROLE[role]]},
     )
     user.role = role
     end_other_sessions(user)
-    db.session.commit()
-    return True
 
 
-def set_status(
-    user: User,
-    status: int,
-    *,
-    actor: User | None = None,
-    reason: str | None = None,
-    notify: bool = False,
-) -> bool:
-    """Give ``user`` a new status; return False if it already had it.
-
-    Staff may activate or deactivate USER accounts; only an ADMIN may change a
-    STAFF or ADMIN account. Nobody changes their own status, and the last
-    active ADMIN stays active. ``reason`` goes into the audit event and, with
-    ``notify``, into an email to the person.
-    """
-    if status not in USER.STATUS:
-        raise AccountError(f"Unknown status {status!r}.")
-    if actor is not None:
-        if actor.id == user.id:
-            raise AccountError("You cannot change your own status.")
-        if not actor.is_staff:
-            raise AccountError("Only staff can change an account's status.")
-        if user.role != USER.USER and not actor.is_admin:
-            raise AccountError("Only an admin can change the status of a staff or admin account.")
-    if user.status == status:
-        return False
-    if status != USER.ACTIVE and _is_last_active_admin(user):
-        raise AccountError("This is the last active admin; it must stay active.")
+def _apply_status(user: User, status: int, *, reason: str | None, notify: bool) -> None:
     reason = (reason or "").strip()[: USER.REASON_MAX_LENGTH] or None
     changes: dict[str, list[Any]] = {"status": [USER.STATUS[user.status], USER.STATUS[status]]}
     if reason:
         changes["reason"] = [None, reason]
     audit.record(
-        "set_status",
-        "user",
+        AUDIT.ACTION_SET_STATUS,
+        AUDIT.OBJECT_USER,
         user.id,
         summary=f"Status of {user.email}: {USER.STATUS[user.status]} → {USER.STATUS[status]}"
         + (f" ({reason})" if reason else ""),
@@ -514,8 +528,6 @@ def set_status(
         user.confirmed_at = utcnow()
     if status == USER.INACTIVE:
         end_other_sessions(user)
-    db.session.commit()
-    return True
 
 
 # -- accounts created and removed by an admin ----------------------------------
@@ -525,8 +537,8 @@ def create_admin(name: str, email: str, password: str) -> User:
     """Create an ACTIVE admin with a password typed by the operator (``manage.py``)."""
     user = create_account(name, email, password, role=USER.ADMIN, status=USER.ACTIVE)
     audit.record(
-        "create",
-        "user",
+        AUDIT.ACTION_CREATE,
+        AUDIT.OBJECT_USER,
         user.id,
         summary=f"Created admin {user.email}",
         changes={"name": [None, user.name], "email": [None, user.email], "role": [None, "admin"]},
@@ -542,8 +554,7 @@ def invite_account(name: str, email: str, role: int, *, actor: User | None = Non
     random one, and following the link (valid for a week) sets the real one
     and confirms the address.
     """
-    if actor is not None and not actor.is_admin:
-        raise AccountError("Only an admin can create accounts.")
+    _require(actor, security.ADD, security.ACCOUNT)
     if role not in USER.ROLE:
         raise AccountError(f"Unknown role {role!r}.")
     user = create_account(name, email, secrets.token_urlsafe(32) + "-Aa1!", role=role)
@@ -561,8 +572,8 @@ def invite_account(name: str, email: str, role: int, *, actor: User | None = Non
         sensitive=True,
     )
     audit.record(
-        "create",
-        "user",
+        AUDIT.ACTION_CREATE,
+        AUDIT.OBJECT_USER,
         user.id,
         summary=f"Invited {user.email} as {USER.ROLE[role]}",
         changes={
@@ -574,52 +585,6 @@ def invite_account(name: str, email: str, role: int, *, actor: User | None = Non
     )
     db.session.commit()
     return user
-
-
-def edit_account(user: User, *, actor: User, name: str, role: int, status: int) -> bool:
-    """Change an account's name, role and status at once (the admin's edit form).
-
-    Every rule of ``set_role`` and ``set_status`` holds; nothing is saved unless
-    all of it is allowed. Return whether anything changed.
-    """
-    if not actor.is_admin:
-        raise AccountError("Only an admin can edit accounts.")
-    name = clean_name(name)
-    if role not in USER.ROLE or status not in USER.STATUS:
-        raise AccountError("Choose a known role and status.")
-    if actor.id == user.id and (role != user.role or status != user.status):
-        raise AccountError("You cannot change your own role or status.")
-    demoted = role != USER.ADMIN or status != USER.ACTIVE
-    if demoted and _is_last_active_admin(user):
-        raise AccountError("This is the last active admin; it must stay an active admin.")
-    changed = False
-    if name != user.name:
-        audit.record(
-            "update", "user", user.id, summary=f"Renamed {user.email}",
-            changes={"name": [user.name, name]},
-        )  # fmt: skip
-        user.name = name
-        db.session.commit()
-        changed = True
-    if role != user.role:
-        changed = set_role(user, role, actor=actor) or changed
-    if status != user.status:
-        changed = set_status(user, status, actor=actor) or changed
-    return changed
-
-
-def account_content(user: User) -> tuple[int, int]:
-    """Return how many posts and comments ``user`` wrote (for the delete page)."""
-    from portal.comments.models import Comment
-    from portal.posts.models import Post
-
-    posts = db.session.execute(
-        select(func.count(Post.id)).where(Post.author_id == user.id)
-    ).scalar_one()
-    comments = db.session.execute(
-        select(func.count(Comment.id)).where(Comment.author_id == user.id)
-    ).scalar_one()
-    return posts, comments
 
 
 def deleted_user_placeholder() -> User:
@@ -644,64 +609,11 @@ def deleted_user_placeholder() -> User:
     return user
 
 
-def delete_account(user: User, *, actor: User | None, keep_content: bool) -> None:
-    """Delete an account; its posts and comments go with it or move to "Deleted user".
+def check_delete(user: User, *, actor: User | None) -> None:
+    """Refuse (``AccountError``) to delete ``user`` unless the rules allow it.
 
-    Only an ADMIN may, never on themselves, and never the last active ADMIN.
+    Only an ADMIN may, never on themselves, never the placeholder that keeps
+    deleted accounts' content, and never the last active ADMIN.
+    ``portal.operations.delete_account`` deletes it, with or without its content.
     """
-    from sqlalchemy import delete
-    from sqlalchemy import update
-
-    from portal.audit.models import AuditEvent
-    from portal.comments.models import Comment
-    from portal.emails.models import Email
-    from portal.posts.models import Post
-
-    if actor is not None:
-        if not actor.is_admin:
-            raise AccountError("Only an admin can delete accounts.")
-        if actor.id == user.id:
-            raise AccountError("You cannot delete your own account here.")
-    if user.handle == USER.DELETED_HANDLE:
-        raise AccountError("The placeholder for deleted accounts cannot be deleted.")
-    if _is_last_active_admin(user):
-        raise AccountError("This is the last active admin; it cannot be deleted.")
-    posts, comments = account_content(user)
-    if keep_content:
-        placeholder = deleted_user_placeholder()
-        db.session.execute(
-            update(Post).where(Post.author_id == user.id).values(author_id=placeholder.id)
-        )
-        db.session.execute(
-            update(Comment).where(Comment.author_id == user.id).values(author_id=placeholder.id)
-        )
-    else:
-        from portal.comments.services import forget_comments_by
-        from portal.posts.services import forget_posts_by
-
-        forget_comments_by(user)
-        forget_posts_by(user)
-    # What this account did stays on record without it (SQLite may not enforce SET NULL).
-    db.session.execute(
-        update(Comment).where(Comment.moderated_by_id == user.id).values(moderated_by_id=None)
-    )
-    db.session.execute(
-        update(AuditEvent).where(AuditEvent.actor_id == user.id).values(actor_id=None)
-    )
-    db.session.execute(
-        update(Email).where(Email.created_by_id == user.id).values(created_by_id=None)
-    )
-    audit.record(
-        "delete",
-        "user",
-        user.id,
-        summary=f"Deleted {user.email}; {posts} post(s) and {comments} comment(s) "
-        + ("kept under “Deleted user”" if keep_content else "deleted"),
-        changes={
-            "name": [user.name, None],
-            "email": [user.email, None],
-            "role": [USER.ROLE[user.role], None],
-        },
-    )
-    db.session.execute(delete(User).where(User.id == user.id))
-    db.session.commit()
+    _require(actor, security.DELETE, user)

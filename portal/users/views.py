@@ -22,10 +22,10 @@ from flask_principal import identity_changed
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.extensions import limiter
+from portal.forms import ActionForm
 from portal.urls import is_safe_next
 from portal.users import services
 from portal.users import tokens
-from portal.users.forms import ActionForm
 from portal.users.forms import CaptchaRegisterForm
 from portal.users.forms import ChangePasswordForm
 from portal.users.forms import ForgotPasswordForm

@@ -1,0 +1,60 @@
+"""What audit events name: actions, object types and sources.
+
+Imported as ``from portal.audit import constants as AUDIT``. Every
+``audit.record`` call names its action and object type with these, and the
+audit screen's filters offer exactly ``ACTIONS`` and ``OBJECT_TYPES``.
+"""
+
+# Actions: what was done.
+ACTION_CREATE = "create"
+ACTION_UPDATE = "update"
+ACTION_DELETE = "delete"
+ACTION_SET_ROLE = "set_role"
+ACTION_SET_STATUS = "set_status"
+ACTION_SET_PASSWORD = "set_password"
+ACTION_APPROVE = "approve"
+ACTION_REJECT = "reject"
+ACTION_SPAM = "spam"
+ACTION_EXPORT = "export"
+ACTION_RETRY = "retry"
+ACTION_CANCEL = "cancel"
+ACTION_PURGE = "purge"
+ACTION_COMPOSE = "compose"
+ACTION_BROADCAST = "broadcast"
+ACTION_SEED = "seed"
+ACTIONS = (
+    ACTION_CREATE,
+    ACTION_UPDATE,
+    ACTION_DELETE,
+    ACTION_SET_ROLE,
+    ACTION_SET_STATUS,
+    ACTION_SET_PASSWORD,
+    ACTION_APPROVE,
+    ACTION_REJECT,
+    ACTION_SPAM,
+    ACTION_EXPORT,
+    ACTION_RETRY,
+    ACTION_CANCEL,
+    ACTION_PURGE,
+    ACTION_COMPOSE,
+    ACTION_BROADCAST,
+    ACTION_SEED,
+)
+
+# Object types: what it was done to.
+OBJECT_USER = "user"
+OBJECT_POST = "post"
+OBJECT_COMMENT = "comment"
+OBJECT_EMAIL = "email"
+OBJECT_DATABASE = "database"
+OBJECT_TYPES = (OBJECT_USER, OBJECT_POST, OBJECT_COMMENT, OBJECT_EMAIL, OBJECT_DATABASE)
+
+# Sources: where the change came from, and how the audit screen names each.
+SOURCE_ADMIN = "admin"
+SOURCE_SITE = "site"
+SOURCE_CLI = "cli"
+SOURCES = {
+    SOURCE_ADMIN: "admin",
+    SOURCE_SITE: "site",
+    SOURCE_CLI: "manage.py",
+}
