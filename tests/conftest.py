@@ -263,6 +263,8 @@ def rolled_back(app: Flask) -> Iterator[None]:
     else:
         restart_sequences(connection)
     original = db.session
+    # Flask-SQLAlchemy's own factory for its scoped session (a private method,
+    # stable since 3.0): the replacement keeps its per-app-context scoping.
     db.session = db._make_scoped_session(
         {"class_": JoinedSession, "bind": connection, "join_transaction_mode": "create_savepoint"}
     )

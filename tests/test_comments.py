@@ -105,11 +105,10 @@ def user(person):
 
 
 @pytest.fixture
-def open_app(make_app):
-    """An app with COMMENTS_REQUIRE_APPROVAL off, its context pushed."""
-    application = make_app(COMMENTS_REQUIRE_APPROVAL=False)
-    with application.app_context():
-        yield application
+def open_app(app):
+    """The app with COMMENTS_REQUIRE_APPROVAL off, its context pushed."""
+    app.config["COMMENTS_REQUIRE_APPROVAL"] = False
+    return app
 
 
 # -- posting -------------------------------------------------------------------
@@ -285,8 +284,8 @@ def test_rejected_comments_are_shown_to_nobody(client, auth, people, post, statu
             auth.logout()
 
 
-def test_refused_comment_shows_the_error_and_a_working_pager(make_app):
-    app = make_app(COMMENTS_PER_PAGE=2)
+def test_refused_comment_shows_the_error_and_a_working_pager(app):
+    app.config["COMMENTS_PER_PAGE"] = 2
     with app.app_context():
         client = app.test_client()
         auth = AuthActions(client)
@@ -588,8 +587,8 @@ def test_post_author_is_emailed_when_a_comment_is_approved(app, people, post):
     assert links == [f"{BASE_URL}/posts/{SLUG}/#comment-{comment.id}", f"{BASE_URL}/users/me/edit/"]
 
 
-def test_notification_links_come_from_the_configured_site_url(make_app):
-    app = make_app(PORTAL_BASE_URL="https://portal.example.org")
+def test_notification_links_come_from_the_configured_site_url(app):
+    app.config["PORTAL_BASE_URL"] = "https://portal.example.org"
     with app.app_context():
         client = app.test_client()
         auth = AuthActions(client)

@@ -59,11 +59,10 @@ def smtp_settings(host: str, port: int, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def smtp_app(make_app: Any, smtp: SMTPServer) -> Iterator[Flask]:
+def smtp_app(app: Flask, smtp: SMTPServer) -> Flask:
     """The app delivering through ``smtp``, with an application context pushed."""
-    app = make_app(**smtp_settings(smtp.host, smtp.port))
-    with app.app_context():
-        yield app
+    app.config.update(smtp_settings(smtp.host, smtp.port))
+    return app
 
 
 def attempts_of(email: Email) -> list[tuple[str, int | None]]:
@@ -145,10 +144,10 @@ def test_one_connection_serves_a_whole_batch(smtp_app: Flask, smtp: SMTPServer) 
     assert {email.state for email in emails} == {EMAIL.SENT}
 
 
-def test_smtp_login_uses_the_configured_credentials(make_app: Any, smtp: SMTPServer) -> None:
+def test_smtp_login_uses_the_configured_credentials(app: Flask, smtp: SMTPServer) -> None:
     smtp.handler.credentials["portal"] = "s3cret"
-    app = make_app(
-        **smtp_settings(smtp.host, smtp.port, MAIL_USERNAME="portal", MAIL_PASSWORD="s3cret")
+    app.config.update(
+        smtp_settings(smtp.host, smtp.port, MAIL_USERNAME="portal", MAIL_PASSWORD="s3cret")
     )
     with app.app_context():
         EmailFactory.create_batch(2)
@@ -198,8 +197,8 @@ def test_transient_reply_requeues_the_row_with_backoff(
     assert deliver_batch().total == 0
 
 
-def test_closed_port_is_a_transient_error(make_app: Any) -> None:
-    app = make_app(**smtp_settings("127.0.0.1", free_port()))
+def test_closed_port_is_a_transient_error(app: Flask) -> None:
+    app.config.update(smtp_settings("127.0.0.1", free_port()))
     with app.app_context():
         emails = EmailFactory.create_batch(2)
 
@@ -215,11 +214,11 @@ def test_closed_port_is_a_transient_error(make_app: Any) -> None:
 
 
 def test_refused_login_is_transient_not_a_verdict_on_the_messages(
-    make_app: Any, smtp: SMTPServer
+    app: Flask, smtp: SMTPServer
 ) -> None:
     smtp.handler.credentials["portal"] = "s3cret"
-    app = make_app(
-        **smtp_settings(smtp.host, smtp.port, MAIL_USERNAME="portal", MAIL_PASSWORD="wrong")
+    app.config.update(
+        smtp_settings(smtp.host, smtp.port, MAIL_USERNAME="portal", MAIL_PASSWORD="wrong")
     )
     with app.app_context():
         emails = EmailFactory.create_batch(2)
@@ -564,8 +563,8 @@ def test_enqueue_joins_the_callers_transaction(app: Flask) -> None:
 # The console transport
 
 
-def test_console_transport_prints_each_message(make_app: Any, capsys: Any) -> None:
-    app = make_app(MAIL_TRANSPORT="console")
+def test_console_transport_prints_each_message(app: Flask, capsys: Any) -> None:
+    app.config["MAIL_TRANSPORT"] = "console"
     with app.app_context():
         email = enqueue("ada@example.com", "Welcome", "confirm", CONFIRM_CONTEXT)
         db.session.commit()

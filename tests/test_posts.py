@@ -638,8 +638,8 @@ def test_overlong_search_is_refused_with_a_message(client, searchable):
     assert "Field cannot be longer than 200 characters." in page
 
 
-def test_search_pages_keep_the_query(make_app):
-    app = make_app(POSTS_PER_PAGE=2)
+def test_search_pages_keep_the_query(app):
+    app.config["POSTS_PER_PAGE"] = 2
     with app.app_context():
         author = factories.UserFactory()
         now = datetime.now(UTC)
@@ -696,10 +696,9 @@ def newest_first(posts):
 
 
 @pytest.fixture
-def paged_app(make_app):
-    app = make_app(POSTS_PER_PAGE=4, COMMENTS_PER_PAGE=4)
-    with app.app_context():
-        yield app
+def paged_app(app):
+    app.config.update(POSTS_PER_PAGE=4, COMMENTS_PER_PAGE=4)
+    return app
 
 
 def test_older_and_newer_links_walk_the_whole_list_without_repeats_or_gaps(paged_app):
