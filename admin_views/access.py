@@ -2,7 +2,8 @@
 
 Anonymous visitors are sent to the login page with a safe ``next``; signed-in
 accounts the gate does not let view the admin site, or this screen, get 403.
-Every screen inherits this.
+Every screen inherits this, and with it ``redirects.OnSiteRedirectsMixin``:
+no screen redirects off the site.
 
 What a screen lets a role do (create, edit, delete, export, view details, each
 action) is asked of the gate on every request, and the same answer guards the
@@ -27,6 +28,7 @@ from flask import has_request_context
 from flask import request
 from flask_login import current_user
 
+from admin_views.redirects import OnSiteRedirectsMixin
 from portal import security
 from portal.extensions import login_manager
 
@@ -46,7 +48,7 @@ OPERATIONS = {
 }
 
 
-class SecureViewMixin:
+class SecureViewMixin(OnSiteRedirectsMixin):
     """Grant a view to whoever the gate lets do ``access`` (an action and a subject)."""
 
     access: tuple[str, str] = (security.VIEW, security.ADMIN_SITE)

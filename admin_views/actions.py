@@ -17,6 +17,8 @@ from flask import request
 from flask_admin import expose
 from flask_wtf import FlaskForm
 
+from portal.urls import parse_row_id
+
 if TYPE_CHECKING:
     from flask_admin.contrib.sqla import ModelView as _ModelView
 else:
@@ -27,8 +29,9 @@ MAX_SELECTION = 1000
 
 
 def selected_ids(ids: Iterable[Any]) -> list[int]:
-    """The row ids of a selection, dropping anything that is not a number."""
-    return [int(value) for value in ids if str(value).isdigit()]
+    """The row ids of a selection, dropping anything that cannot be one ("x", "²", 23 digits)."""
+    parsed = (parse_row_id(value) for value in ids)
+    return [key for key in parsed if key is not None]
 
 
 class InputActionsMixin(_ModelView):
@@ -39,8 +42,10 @@ class InputActionsMixin(_ModelView):
 
     def ask_for_input(self, name: str, ids: Any) -> Any:
         """Send the selection to the action's page, which asks before it acts."""
-        wanted = [str(value) for value in ids if str(value).isdigit()][:MAX_SELECTION]
-        return redirect(self.get_url(".action_input", action_name=name, ids=",".join(wanted)))
+        wanted = selected_ids(ids)[:MAX_SELECTION]
+        return redirect(
+            self.get_url(".action_input", action_name=name, ids=",".join(map(str, wanted)))
+        )
 
     @expose("/action/<action_name>/", methods=("GET", "POST"))
     def action_input(self, action_name: str) -> Any:

@@ -31,6 +31,7 @@ from wtforms.validators import InputRequired
 from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
+from wtforms.validators import ValidationError
 
 from admin_views.access import SecureViewMixin
 from admin_views.actions import selected_ids
@@ -43,6 +44,7 @@ from portal.emails import constants as EMAIL
 from portal.emails import services
 from portal.emails.models import Email
 from portal.extensions import db
+from portal.urls import parse_row_id
 from portal.users import constants as USER
 
 LINK_RE = re.compile(r"https?://[^\s\"'<>]+")
@@ -154,9 +156,8 @@ class EmailView(SecureModelView):
 
     def get_one(self, id: Any) -> Email | None:
         # The details page shows the attempt log: load it with the row.
-        try:
-            key = int(id)
-        except (TypeError, ValueError):
+        key = parse_row_id(id)
+        if key is None:
             return None
         return db.session.get(Email, key, options=[selectinload(Email.attempt_log)])
 
@@ -194,12 +195,20 @@ AUDIENCES = [
 ANY = ""
 
 
+def no_control_characters(form: FlaskForm, field: Any) -> None:
+    """Refuse an address with a control character: none has one, and PostgreSQL refuses NUL."""
+    if field.data and any(ord(char) < 32 or ord(char) == 127 for char in field.data):
+        raise ValidationError("An email address cannot contain control characters.")
+
+
 class ComposeForm(FlaskForm):
     audience = RadioField("Send to", choices=AUDIENCES, default="address")
-    address = EmailField("Email address", validators=[Optional(), Length(max=254)])
+    address = EmailField(
+        "Email address", validators=[Optional(), Length(max=254), no_control_characters]
+    )
     account = EmailField(
         "Account",
-        validators=[Optional(), Length(max=254)],
+        validators=[Optional(), Length(max=254), no_control_characters],
         description="The email address of the account; mail goes to its stored address.",
     )
     role = SelectField(

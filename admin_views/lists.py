@@ -1,5 +1,10 @@
 """List pages that stay fast on big tables: a capped count, prefix search, filters.
 
+Numbers from the query string stay within what the database holds: a page
+before the first or past any row is no page (404), and a number filter on a
+column too small for the value is refused as an invalid filter, as a word in
+a number filter is.
+
 Overrides of Flask-Admin internals:
 
 - ``ModelView._apply_search`` (flask_admin.contrib.sqla.view), in
@@ -18,8 +23,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from typing import Any
 
+from flask import abort
 from flask_admin.contrib.sqla.filters import FilterConverter
+from flask_admin.contrib.sqla.filters import FilterEmpty
 from flask_admin.model import filters
+from sqlalchemy import BigInteger
+from sqlalchemy import SmallInteger
 from sqlalchemy import func
 from sqlalchemy import literal_column
 from sqlalchemy import or_
@@ -28,6 +37,7 @@ from sqlalchemy.orm import joinedload
 from portal.database import LIKE_ESCAPE
 from portal.database import escape_like
 from portal.extensions import db
+from portal.urls import MAX_ROW_ID
 
 if TYPE_CHECKING:
     from flask_admin.contrib.sqla import ModelView as _ModelView
@@ -54,8 +64,44 @@ class CappedCount(int):
         return f"{self.cap:,}+" if self.capped else f"{int(self):,}"
 
 
+def integer_range(column: Any) -> range:
+    """The integers ``column`` holds on PostgreSQL (SMALLINT, INTEGER or BIGINT)."""
+    sql_type = getattr(column, "type", None)
+    bits = 32
+    if isinstance(sql_type, SmallInteger):
+        bits = 16
+    elif isinstance(sql_type, BigInteger):
+        bits = 64
+    return range(-(2 ** (bits - 1)), 2 ** (bits - 1))
+
+
+class InRangeMixin:
+    """A number filter that refuses a value its column cannot hold (the database would)."""
+
+    column: Any
+
+    def clean(self, value: str) -> Any:
+        cleaned = super().clean(value)  # type: ignore[misc]
+        numbers = cleaned if isinstance(cleaned, list) else [cleaned]
+        held = integer_range(self.column)
+        if any(number not in held for number in numbers):
+            raise ValueError(f"{value!r} is out of range")
+        return cleaned
+
+
+def _in_range(flt: type) -> type:
+    if flt is FilterEmpty:
+        return flt
+    return type(flt.__name__, (InRangeMixin, flt), {})
+
+
 class PortalFilterConverter(FilterConverter):
-    """Filters for our own column types (UTC timestamps filter like datetimes)."""
+    """Filters for our own column types (UTC timestamps filter like datetimes).
+
+    Number filters refuse values out of their column's range.
+    """
+
+    int_filters = tuple(_in_range(flt) for flt in FilterConverter.int_filters)
 
     @filters.convert("utcdatetime")
     def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> Any:
@@ -103,6 +149,9 @@ class CappedListMixin(_ModelView):
                 query, rows, joins, count_joins, filters
             )
         size = self.page_size if page_size is None else page_size
+        if page and (page < 0 or page * size > MAX_ROW_ID):
+            # No table has rows there; the database would refuse the OFFSET.
+            abort(404)
         reach = max(self.count_cap, ((page or 0) + 1) * size)
         counted = db.session.query(func.count()).select_from(rows.limit(reach + 1).subquery())
         count = CappedCount.of(int(counted.scalar() or 0), self.count_cap)

@@ -34,6 +34,7 @@ from portal.audit.models import AuditEvent
 from portal.comments.models import Comment
 from portal.extensions import db
 from portal.posts.models import Post
+from portal.urls import parse_row_id
 from portal.users import constants as USER
 from portal.users import services
 from portal.users.models import User
@@ -206,11 +207,8 @@ class UserView(SecureModelView):
 
     @expose("/delete/", methods=("POST",))
     def delete_view(self) -> Any:
-        user = (
-            db.session.get(User, int(request.form["id"]))
-            if request.form.get("id", "").isdigit()
-            else None
-        )
+        key = parse_row_id(request.form.get("id"))
+        user = None if key is None else db.session.get(User, key)
         if user is None:
             flash("That account no longer exists.", "error")
             return redirect(self.get_url(".index_view"))

@@ -110,6 +110,23 @@ class BaseConfig:
             "LOGIN_LIMIT_PER_ACCOUNT", "5 per 5 minutes;20 per hour"
         )
         self.ACCOUNT_EMAIL_LIMIT = os.environ.get("ACCOUNT_EMAIL_LIMIT", "5 per hour")
+        # Saving a post or a comment (new or edited) per account: each save renders Markdown.
+        self.POST_WRITE_LIMIT = os.environ.get("POST_WRITE_LIMIT", "10 per minute;100 per day")
+        self.COMMENT_WRITE_LIMIT = os.environ.get(
+            "COMMENT_WRITE_LIMIT", "10 per minute;200 per day"
+        )
+        # Seconds a CSV export may stream before it stops with its "incomplete" line
+        # (under gunicorn's 30-second worker timeout); 0 for no limit.
+        self.EXPORT_TIME_LIMIT = _env_int("EXPORT_TIME_LIMIT", 25)
+        # Pages that mail an address a visitor typed (sign-up, password reset,
+        # email change, a new confirmation link) share these, counted per typed
+        # address and per signed-in account, so nobody is mailed on a stranger's say.
+        self.ACCOUNT_EMAIL_LIMIT_PER_RECIPIENT = os.environ.get(
+            "ACCOUNT_EMAIL_LIMIT_PER_RECIPIENT", "5 per hour;10 per day"
+        )
+        self.ACCOUNT_EMAIL_LIMIT_PER_ACCOUNT = os.environ.get(
+            "ACCOUNT_EMAIL_LIMIT_PER_ACCOUNT", "5 per hour;20 per day"
+        )
 
         self.MAIL_TRANSPORT = os.environ.get("MAIL_TRANSPORT", "smtp")
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "localhost")
@@ -289,6 +306,11 @@ def startup_problems(config: Mapping[str, Any]) -> list[str]:
                 f"{name} is {config.get(name)!r}: use 'Lax' so other sites cannot "
                 "send requests with the session."
             )
+    if str(config.get("RATELIMIT_STORAGE_URI") or "memory://").startswith("memory://"):
+        problems.append(
+            "REDIS_URL is not set: rate limits would be counted per process, so each worker "
+            "allows the whole limit again; set REDIS_URL (e.g. redis://127.0.0.1:6379/0)."
+        )
     return problems
 
 

@@ -113,7 +113,9 @@ def check_command() -> None:
     settings = config_for("production", current_app.instance_path)
     values = {name: getattr(settings, name) for name in dir(settings) if name.isupper()}
     problems = production_problems(values)
-    problems += _database_problems()
+    problems += _redis_problems(values.get("REDIS_URL"))
+    database = _database_problems()
+    problems += database or _demo_password_problems()
     if not problems:
         click.echo("Ready for production: no problems found.")
         return
@@ -138,6 +140,35 @@ def _database_problems() -> list[str]:
     if current != heads:
         return ["The database schema is not up to date: run `python manage.py db upgrade`."]
     return []
+
+
+def _redis_problems(url: str | None) -> list[str]:
+    import redis
+
+    if not url:
+        return []  # production_problems already says REDIS_URL is missing
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (redis.RedisError, ValueError) as error:
+        return [
+            f"REDIS_URL does not answer ({error.__class__.__name__}): "
+            "rate limits need it in production."
+        ]
+    return []
+
+
+def _demo_password_problems() -> list[str]:
+    from portal import seed
+
+    return [
+        f"The {USER.ROLE[user.role]} account {user.email} has a published demo password: "
+        f"set a new one with `python manage.py users set-password {user.email}`."
+        for user in seed.accounts_with_demo_passwords()
+    ]
 
 
 # -- accounts --------------------------------------------------------------------
@@ -264,32 +295,45 @@ def users_set_password_command(email: str, password_stdin: bool) -> None:
 @click.option("--users", "extra_users", default=0, show_default=True, help="Extra USER accounts.")
 @click.option("--posts", default=0, show_default=True, help="Posts over the past year.")
 @click.option("--comments", default=0, show_default=True, help="Comments on published posts.")
-@click.option("--force", is_flag=True, help="Allow seeding a production database.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Allow generated rows in a production database (no demo accounts).",
+)
 @with_appcontext
 def seed_command(extra_users: int, posts: int, comments: int, force: bool) -> None:
     """Load demo accounts and content, or bulk rows for load tests.
 
     The demo accounts are created or reset and printed. A database without
     posts also gets a few demo posts and comments, unless --posts asks for
-    generated ones.
+    generated ones. Production never gets the demo accounts or content:
+    their passwords are published.
     """
     import time
 
     from portal import seed
 
-    if current_app.config["ENV_NAME"] == "production" and not force:
+    demo = seed.demo_accounts_allowed()
+    if not demo and not force:
         raise fail("Refusing to seed a production database; pass --force if you mean it.")
     for option, value in (("--users", extra_users), ("--posts", posts), ("--comments", comments)):
         if value < 0:
             raise fail(f"{option} must be zero or more.")
+    if not demo and not (extra_users or posts or comments):
+        raise fail(
+            "Production gets no demo accounts or demo content (their passwords are public); "
+            "give --users, --posts or --comments for generated rows."
+        )
     try:
+        seed.check_posts_possible(users=extra_users, posts=posts)
         seed.check_comments_possible(posts=posts, comments=comments)
     except seed.SeedError as error:
         raise fail(str(error)) from None
     started = time.perf_counter()
-    seed.ensure_demo_accounts()
-    if not posts:
-        seed.add_demo_content()
+    if demo:
+        seed.ensure_demo_accounts()
+        if not posts:
+            seed.add_demo_content()
     loads = (
         ("Accounts", seed.add_users, extra_users),
         ("Posts", seed.add_posts, posts),
@@ -304,9 +348,10 @@ def seed_command(extra_users: int, posts: int, comments: int, force: bool) -> No
         audit.record(AUDIT.ACTION_SEED, AUDIT.OBJECT_DATABASE, summary=summary)
         db.session.commit()
         click.echo(f"{summary} in {time.perf_counter() - started:.1f} s.")
-    click.echo("Demo accounts (development only):")
-    for role, _name, email, password in seed.DEMO_ACCOUNTS:
-        click.echo(f"  {USER.ROLE[role]:<6} {email:<20} password: {password}")
+    if demo:
+        click.echo("Demo accounts (development only):")
+        for role, _name, email, password in seed.DEMO_ACCOUNTS:
+            click.echo(f"  {USER.ROLE[role]:<6} {email:<20} password: {password}")
 
 
 # -- email -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Error pages, and error reports emailed to ADMINS in production."""
+"""Error pages, error reports emailed to ADMINS in production, and the 400 for broken links."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from flask import request
 from flask_login import current_user
 from sqlalchemy import func
 from sqlalchemy import select
+from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 
@@ -132,7 +133,22 @@ def report_error(error: BaseException) -> None:
         current_app.logger.exception("could not queue the error report %s", fingerprint)
 
 
+def refuse_nul_in_url() -> None:
+    """Answer 400 to a path or query string that holds a NUL character.
+
+    No link or form of this site makes one, and PostgreSQL refuses a NUL in
+    any text it is given: a search, a filter or a slug with one would end in
+    a database error. One check here covers every page, present and future.
+    """
+    values = [request.path]
+    for key, value in request.args.items(multi=True):
+        values += (key, value)
+    if any("\x00" in value for value in values):
+        raise BadRequest()
+
+
 def init_errors(app: Flask) -> None:
-    """Route HTTP errors and unhandled exceptions to the site's pages."""
+    """Route HTTP errors and unhandled exceptions to the site's pages; refuse broken links."""
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(InternalServerError, handle_exception)
+    app.before_request(refuse_nul_in_url)

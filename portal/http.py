@@ -10,6 +10,7 @@ from flask import Response
 from flask import current_app
 from flask import g
 from flask import request
+from flask import session
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal.urls import is_admin_path
@@ -87,7 +88,34 @@ def set_security_headers(response: Response) -> Response:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     if is_admin_path(request.path):
         headers["Cache-Control"] = "no-store"
+    elif made_for_one_visitor():
+        keep_private(response)
     return response
+
+
+def made_for_one_visitor() -> bool:
+    """Tell whether this response may show what belongs to one visitor.
+
+    That is so for a signed-in account, and for any page rendered with a
+    session that holds something (a CSRF token, a flashed message) or was
+    given one. Static files are the same for everyone, and their session
+    is left unread (reading it would add ``Vary: Cookie``).
+    """
+    if request.endpoint == "static":
+        return False
+    user = g.get("_login_user")
+    if user is not None and user.is_authenticated:
+        return True
+    return bool(session) or session.modified
+
+
+def keep_private(response: Response) -> None:
+    """Let the visitor's browser keep the page, and no shared cache."""
+    cache = response.cache_control
+    if cache.no_store or cache.private:
+        return
+    cache.public = False
+    cache.private = True
 
 
 def init_http(app: Flask) -> None:

@@ -6,14 +6,36 @@ they would tell those sites who reads the page.
 Rendering never trusts the parser alone: raw HTML is escaped by the parser,
 and nh3 then keeps only the tags, attributes and URL schemes listed here, so
 a bug in one layer does not reach a page.
+
+Rendering has a bounded cost. The parser spends a little work per character
+on prose, but some inputs make it try the same thing again and again: each
+``[`` of a run of brackets starts a link that it then looks for, up to twenty
+levels deep; every short line or list item costs a full pass of the block
+rules. So the parsers here are metered: each line, each rule they try, each
+token they make, each link they normalise and each character a link
+destination scans costs work, and a body may spend ``WORK_ALLOWANCE`` plus
+``WORK_PER_CHARACTER`` for each of its characters. Typical Markdown spends a
+third of that or less, the densest real documents measured (API references,
+changelogs) three quarters; past it the parser stops at once and
+``MarkupTooCostly`` says why. No body then costs more than about three times
+prose of its size (bench/render.py measures it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
+from functools import lru_cache
+from types import SimpleNamespace
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it import helpers as markdown_helpers
+from markdown_it.ruler import Ruler
 
 LINK_REL = "nofollow noopener"
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
@@ -33,17 +55,185 @@ ATTRIBUTES = {
 }
 
 
+# The work a body may make the parser do: this much, plus so much per character.
+WORK_ALLOWANCE = 5_000
+WORK_PER_CHARACTER = 2.5
+# What each step costs, in work, roughly in proportion to its time.
+LINE_WORK = 1  # a line: the block parser marks each one before any rule runs
+BLOCK_RULE_WORK = 1  # a block rule tried on a line (a list item, a heading, ...)
+INLINE_RULE_WORK = 1  # an inline rule tried at a character
+INLINE_TOKEN_WORK = 4  # an inline token (text, emphasis, a link): made and rendered
+SKIP_WORK = 1  # a look past one inline token (how link labels are found)
+BLOCK_TOKEN_WORK = 6  # a block token: made, rendered and sanitised
+DESTINATION_CHARACTERS = 8  # characters a link destination scans for one unit of work
+LINK_WORK = 12  # a link's address or text normalised (parsed, encoded, checked)
+
+TOO_COSTLY = (
+    "This text has more formatting than it can hold: simplify its Markdown "
+    "(long runs of brackets, asterisks or backslashes, or a great many very short "
+    "lines or list items) or shorten it."
+)
+
+# The blocks a block rule may end without a blank line (markdown-it's "alt" chains).
+_BLOCK_CHAINS = ("paragraph", "reference", "blockquote", "list")
+
+
+class MarkupTooCostly(ValueError):
+    """Rendering this Markdown would cost more work than its length allows."""
+
+    def __init__(self) -> None:
+        super().__init__(TOO_COSTLY)
+
+
+class _Meter:
+    # The work one render may still spend, and the block tokens already paid for.
+    __slots__ = ("left", "block_tokens", "inline_list", "inline_tokens")
+
+    def __init__(self, budget: int) -> None:
+        self.left = budget
+        self.block_tokens = 0
+        self.inline_list: object = None
+        self.inline_tokens = 0
+
+    def spend(self, work: int) -> None:
+        self.left -= work
+        if self.left < 0:
+            raise MarkupTooCostly
+
+
+_meter: ContextVar[_Meter] = ContextVar("markup_meter")
+
+
+def work_budget(source: str) -> int:
+    """The work rendering ``source`` may cost."""
+    return WORK_ALLOWANCE + int(WORK_PER_CHARACTER * len(source))
+
+
+@contextmanager
+def _metered_run(source: str) -> Iterator[_Meter]:
+    meter = _Meter(work_budget(source))
+    meter.spend(LINE_WORK * source.count("\n"))
+    reset = _meter.set(meter)
+    try:
+        yield meter
+    finally:
+        _meter.reset(reset)
+
+
+def _block_rule(rule: Callable[..., bool]) -> Callable[..., bool]:
+    def metered(state: Any, start: int, end: int, silent: bool) -> bool:
+        meter = _meter.get()
+        meter.spend(BLOCK_RULE_WORK)
+        matched = rule(state, start, end, silent)
+        # One rule can make many tokens (a table makes three per cell): pay for
+        # them as they appear. Nested blocks share the one token list.
+        made = len(state.tokens) - meter.block_tokens
+        if made > 0:
+            meter.block_tokens += made
+            meter.spend(BLOCK_TOKEN_WORK * made)
+        return matched
+
+    return metered
+
+
+def _inline_rule(rule: Callable[..., bool]) -> Callable[..., bool]:
+    def metered(state: Any, silent: bool) -> bool:
+        meter = _meter.get()
+        meter.spend(INLINE_RULE_WORK)
+        matched = rule(state, silent)
+        # Each paragraph has its token list; a link's text adds to its paragraph's.
+        tokens = state.tokens
+        if tokens is not meter.inline_list:
+            meter.inline_list, meter.inline_tokens = tokens, 0
+        made = len(tokens) - meter.inline_tokens
+        if made > 0:
+            meter.inline_tokens += made
+            meter.spend(INLINE_TOKEN_WORK * made)
+        return matched
+
+    return metered
+
+
+def _skip_token(skip: Callable[[Any], None]) -> Callable[[Any], None]:
+    def metered(state: Any) -> None:
+        _meter.get().spend(SKIP_WORK)
+        skip(state)
+
+    return metered
+
+
+def _link_destination(parse: Callable[..., Any]) -> Callable[..., Any]:
+    # A destination is scanned one character at a time up to a space, and a run
+    # of unclosed links scans the same run again for each of them.
+    def metered(text: str, start: int, end: int) -> Any:
+        result = parse(text, start, end)
+        stop = result.pos if result.ok else _scan_end(text, start, end)
+        _meter.get().spend((stop - start) // DESTINATION_CHARACTERS)
+        return result
+
+    return metered
+
+
+def _link_normaliser(normalise: Callable[[str], str]) -> Callable[[str], str]:
+    def metered(url: str) -> str:
+        _meter.get().spend(LINK_WORK)
+        return normalise(url)
+
+    return metered
+
+
+def _scan_end(text: str, start: int, end: int) -> int:
+    # Where a failed destination scan stopped at the latest: the next space,
+    # control character or line end, found at C speed.
+    space = text.find(" ", start, end)
+    newline = text.find("\n", start, end)
+    found = [index for index in (space, newline) if index >= 0]
+    return min(found) if found else end
+
+
+def _wrap(ruler: Ruler[Any], wrapper: Callable[[Any], Any]) -> None:
+    # Replace each active rule with its metered self, keeping the chains it ends.
+    chains = {chain: ruler.getRules(chain) for chain in _BLOCK_CHAINS}
+    for name, rule in zip(ruler.get_active_rules(), ruler.getRules(""), strict=True):
+        alt = [chain for chain, rules in chains.items() if rule in rules]
+        ruler.at(name, wrapper(rule), {"alt": alt})
+
+
+def _metered(parser: MarkdownIt) -> MarkdownIt:
+    _wrap(parser.block.ruler, _block_rule)
+    _wrap(parser.inline.ruler, _inline_rule)
+    parser.inline.skipToken = _skip_token(  # type: ignore[method-assign,assignment]
+        parser.inline.skipToken
+    )
+    # Every link's address and text go through these: mdurl parses and encodes them.
+    parser.normalizeLink = _link_normaliser(  # type: ignore[method-assign,assignment]
+        parser.normalizeLink
+    )
+    parser.normalizeLinkText = _link_normaliser(  # type: ignore[method-assign,assignment]
+        parser.normalizeLinkText
+    )
+    # The link rules reach the helpers through the parser: give it its own.
+    parser.helpers = SimpleNamespace(  # type: ignore[assignment]
+        parseLinkLabel=markdown_helpers.parseLinkLabel,
+        parseLinkDestination=_link_destination(markdown_helpers.parseLinkDestination),
+        parseLinkTitle=markdown_helpers.parseLinkTitle,
+    )
+    return parser
+
+
 @cache
 def _post_parser() -> MarkdownIt:
     # CommonMark with tables and strikethrough; raw HTML in the source is shown as text.
-    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    return _metered(MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"]))
 
 
 @cache
 def _comment_parser() -> MarkdownIt:
     # A small subset for comments: paragraphs, emphasis, inline code and links.
-    return MarkdownIt("zero", {"html": False, "breaks": True}).enable(
-        ["emphasis", "backticks", "link", "newline", "escape", "autolink"]
+    return _metered(
+        MarkdownIt("zero", {"html": False, "breaks": True}).enable(
+            ["emphasis", "backticks", "link", "newline", "escape", "autolink"]
+        )
     )
 
 
@@ -61,11 +251,17 @@ def _clean(html: str, tags: frozenset[str]) -> str:
 _ALIGN = {f"text-align:{side}": side for side in ("left", "center", "right")}
 
 
+# Validating a body and then saving it render the same text: the second is free.
+@lru_cache(maxsize=16)
 def render_post(source: str) -> str:
-    """Return the safe HTML for a post body written in Markdown."""
+    """Return the safe HTML for a post body written in Markdown.
+
+    Raise ``MarkupTooCostly`` when the body would cost more than its length allows.
+    """
     parser = _post_parser()
     env: dict[str, object] = {}
-    tokens = parser.parse(source, env)
+    with _metered_run(source):
+        tokens = parser.parse(source, env)
     for token in tokens:
         # Tables mark alignment with a style attribute, which the sanitiser and
         # the CSP both drop; the align attribute survives both.
@@ -76,6 +272,14 @@ def render_post(source: str) -> str:
     return _clean(parser.renderer.render(tokens, parser.options, env), POST_TAGS)
 
 
+@lru_cache(maxsize=16)
 def render_comment(source: str) -> str:
-    """Return the safe HTML for a comment: a small Markdown subset."""
-    return _clean(_comment_parser().render(source), COMMENT_TAGS)
+    """Return the safe HTML for a comment: a small Markdown subset.
+
+    Raise ``MarkupTooCostly`` when the comment would cost more than its length allows.
+    """
+    parser = _comment_parser()
+    env: dict[str, object] = {}
+    with _metered_run(source):
+        tokens = parser.parse(source, env)
+    return _clean(parser.renderer.render(tokens, parser.options, env), COMMENT_TAGS)

@@ -26,8 +26,10 @@ from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import bindparam
 from sqlalchemy import func
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 from werkzeug.security import generate_password_hash
@@ -58,7 +60,8 @@ NEWEST_POST_AGE = timedelta(hours=1)
 DEMO_ACCOUNT_AGE = timedelta(days=30)
 
 DEMO_ACCOUNTS = (
-    # (role, name, email, password): printed by `seed`, for local use only.
+    # (role, name, email, password): printed by `seed` and in the README, so
+    # public: never created in production, and `check` looks for them there.
     (USER.ADMIN, "Ada Admin", "admin@example.com", "admin-portal-demo-1"),
     (USER.STAFF, "Sam Staff", "staff@example.com", "staff-portal-demo-1"),
     (USER.USER, "Uma User", "user@example.com", "user-portal-demo-1"),
@@ -294,8 +297,17 @@ def make_title(rng: random.Random) -> str:
 # -- demo accounts and content ---------------------------------------------------------
 
 
+def demo_accounts_allowed() -> bool:
+    """Tell whether this app may hold the demo accounts: anywhere but production."""
+    return current_app.config.get("ENV_NAME") != "production"
+
+
 def ensure_demo_accounts() -> None:
     """Create the demo accounts, or put them back as printed: role, ACTIVE, password."""
+    if not demo_accounts_allowed():
+        raise SeedError(
+            "Demo accounts are never created in production: their passwords are public."
+        )
     for role, name, email, password in DEMO_ACCOUNTS:
         user = accounts.get_by_email(email)
         if user is None:
@@ -307,6 +319,28 @@ def ensure_demo_accounts() -> None:
             user.role, user.status = role, USER.ACTIVE
             accounts.end_other_sessions(user)
     db.session.commit()
+
+
+def accounts_with_demo_passwords() -> list[User]:
+    """Return the accounts that a published demo password signs in to.
+
+    Each account costs one password hash per demo password, so not every
+    account is tried: those with a demo address, and every account that may
+    moderate (staff and admins), where a known password does the most harm.
+    """
+    demo_emails = [email.lower() for _role, _name, email, _password in DEMO_ACCOUNTS]
+    query = select(User).where(
+        or_(
+            func.lower(User.email).in_(demo_emails),
+            security.accounts_that_can(User, security.MODERATE, security.POST),
+        )
+    )
+    passwords = [password for _role, _name, _email, password in DEMO_ACCOUNTS]
+    return [
+        user
+        for user in db.session.execute(query.order_by(User.id)).scalars()
+        if any(user.check_password(password) for password in passwords)
+    ]
 
 
 DEMO_POSTS = (
@@ -678,15 +712,31 @@ def add_posts(
     return count
 
 
+def check_posts_possible(*, users: int, posts: int) -> None:
+    """Raise ``SeedError`` if ``posts`` would find nobody to write them.
+
+    Called before anything changes. Outside production the demo accounts
+    write; in production only existing accounts and new ``users`` can.
+    """
+    if posts <= 0 or users > 0 or demo_accounts_allowed() or len(_writers()):
+        return
+    raise SeedError("No account may write posts: add --users N.")
+
+
 def check_comments_possible(*, posts: int, comments: int) -> None:
     """Raise ``SeedError`` if ``comments`` would find no published post to go under.
 
     Called before anything changes. A database without posts gets the demo
-    posts, and new posts always include published ones, so only a database
-    whose posts are all drafts or hidden is refused.
+    posts (outside production), and new posts always include published
+    ones, so otherwise only a database whose posts are all drafts or hidden
+    is refused.
     """
-    if comments <= 0 or posts > 0 or not has_posts():
+    if comments <= 0 or posts > 0:
         return
+    if not has_posts():
+        if demo_accounts_allowed():
+            return
+        raise SeedError("No post is published, so comments have nowhere to go: add --posts N.")
     published = select(Post.id).where(Post.status == POST.PUBLISHED).limit(1)
     if db.session.execute(published).first() is None:
         raise SeedError("No post is published, so comments have nowhere to go: add --posts N.")

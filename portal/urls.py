@@ -34,6 +34,29 @@ def external_url(endpoint: str, *, _anchor: str | None = None, **values: Any) ->
     return f"{url}#{quote(_anchor)}" if _anchor else url
 
 
+# The largest id an INTEGER primary key holds on PostgreSQL (SQLite's are
+# wider, but no row here gets a larger one). A bigger number in a link names
+# no row, and the database would refuse the query it went into.
+MAX_ROW_ID = 2**31 - 1
+
+
+def parse_row_id(value: Any) -> int | None:
+    """Read a row id from a link or a form: ASCII digits naming a row that may exist, else None.
+
+    Refuses what ``str.isdigit`` lets through but ``int`` does not read ("²"),
+    numbers past ``MAX_ROW_ID``, signs, spaces and anything not a string or int.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        number = int(value)
+    else:
+        return None
+    return number if 0 < number <= MAX_ROW_ID else None
+
+
 def is_safe_next(target: str | None) -> bool:
     """Tell whether ``target`` is a path on this site, safe to redirect to."""
     if not target or not target.startswith("/"):

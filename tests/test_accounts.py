@@ -11,12 +11,18 @@ from portal.extensions import db
 from portal.users import constants as USER
 from portal.users.models import User
 from tests import factories
+from tests.conftest import AuthActions
+from tests.conftest import Browser
 from tests.helpers import deliver
 from tests.helpers import link_in
 from tests.helpers import path_of
 from tests.helpers import text_of
 
 STRONG = "mossy-violin-harbour-92"
+REGISTERED = (
+    "Thank you. We sent a message to grace@example.com: follow the link in it to confirm "
+    "your address, then sign in."
+)
 
 
 def register_data(**overrides):
@@ -39,10 +45,11 @@ def accounts():
 # -- register ------------------------------------------------------------------
 
 
-def test_register_creates_new_account_signs_in_and_queues_confirmation(app, client, browser):
+def test_register_creates_new_account_and_queues_confirmation(app, client, browser, auth):
     response = browser.submit("/users/register/", register_data())
     assert response.status_code == 302
-    assert response.headers["Location"] == "/users/me/"
+    assert response.headers["Location"] == "/users/login/"
+    assert REGISTERED in client.get("/users/login/").get_data(as_text=True)
 
     [user] = accounts()
     assert (user.name, user.email) == ("Grace Hopper", "grace@example.com")
@@ -55,6 +62,9 @@ def test_register_creates_new_account_signs_in_and_queues_confirmation(app, clie
     assert queued.state == EMAIL.QUEUED
     assert queued.sensitive is True
 
+    # Not signed in by registering (a taken address must get the same answer).
+    assert client.get("/users/me/").status_code == 302
+    assert auth.login("grace@example.com", STRONG).status_code == 302
     profile = client.get("/users/me/")
     assert profile.status_code == 200
     assert "Please confirm your email address" in profile.get_data(as_text=True)
@@ -72,7 +82,6 @@ def test_register_page_has_no_captcha_unless_configured(make_app):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"email": "GRACE@Example.COM"}, "An account with this email address already exists."),
         ({"confirm": STRONG + "x"}, "The passwords do not match."),
         ({"accept_tos": ""}, "Please accept the terms of service to register."),
         ({"password": "password1", "confirm": "password1"}, "This is a very common password."),
@@ -83,7 +92,6 @@ def test_register_page_has_no_captcha_unless_configured(make_app):
         ({"name": "   "}, "This field is required."),
     ],
     ids=[
-        "duplicate-email-other-case",
         "mismatched-confirm",
         "unchecked-tos",
         "weak-password",
@@ -104,6 +112,63 @@ def test_register_refuses_bad_input_and_changes_nothing(browser, overrides, mess
     assert db.session.execute(select(Email)).first() is None
 
 
+def registration_answer(client, browser, email):
+    """Register with ``email``; return the redirect and the page it leads to."""
+    response = browser.submit("/users/register/", register_data(email=email))
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    return response.headers["Location"], page
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("grace@example.com", "grace@example.com"),
+        ("GRACE@Example.COM", "GRACE@example.com"),
+        ("  grace@example.com ", "grace@example.com"),
+    ],
+)
+def test_a_taken_address_gets_the_same_answer_as_a_free_one(app, typed, shown):
+    factories.UserFactory(name="Grace Owner", email="grace@example.com")
+    free, taken = app.test_client(), app.test_client()
+
+    free_location, free_page = registration_answer(free, Browser(free), "ada@example.com")
+    taken_location, taken_page = registration_answer(taken, Browser(taken), typed)
+
+    assert taken_location == free_location == "/users/login/"
+    # The address is shown as typed (normalised), whoever has it.
+    assert REGISTERED.replace("grace@example.com", shown) in taken_page
+    assert REGISTERED.replace("grace@", "ada@") in free_page
+    assert "already exists" not in taken_page
+    # Neither visitor is signed in: the free address's account signs in as anyone would.
+    assert taken.get("/users/me/").status_code == free.get("/users/me/").status_code == 302
+
+
+def test_the_owner_of_a_taken_address_hears_that_someone_tried(app, browser):
+    owner = factories.UserFactory(name="Grace Owner", email="grace@example.com")
+    browser.submit("/users/register/", register_data(email="GRACE@example.com"))
+
+    assert [user.id for user in accounts()] == [owner.id]
+    [message] = deliver(app)
+    assert message["To"] == "grace@example.com"
+    assert message["Subject"] == "Someone tried to register at Portal with your address"
+    body = text_of(message)
+    assert "Hello Grace Owner," in body
+    assert "No account was created" in body
+    assert link_in(message) == "http://127.0.0.1:5000/users/forgot/"
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None and "choose a new one" in html.get_content()
+    assert accounts()[0].check_password(factories.PASSWORD)  # nothing about it changed
+
+
+def test_a_disabled_owner_is_not_mailed_and_the_answer_is_the_same(app, client, browser):
+    factories.InactiveUserFactory(email="grace@example.com")
+    response = browser.submit("/users/register/", register_data())
+    assert response.headers["Location"] == "/users/login/"
+    assert REGISTERED in client.get("/users/login/").get_data(as_text=True)
+    assert deliver(app) == []
+
+
 def test_weak_password_refusal_explains_how_to_do_better(browser):
     response = browser.submit(
         "/users/register/", register_data(password="grace hopper", confirm="grace hopper")
@@ -116,7 +181,6 @@ def test_weak_password_refusal_explains_how_to_do_better(browser):
 def test_long_password_is_never_truncated(app, client, browser, auth):
     long_password = "vivid-pebble-" * 9  # 117 characters, past bcrypt's 72-byte limit
     browser.submit("/users/register/", register_data(password=long_password, confirm=long_password))
-    auth.logout()
     assert auth.login("grace@example.com", long_password[:72]).status_code == 200
     assert auth.login("grace@example.com", long_password).status_code == 302
 
@@ -148,7 +212,9 @@ def test_signed_in_visitor_is_sent_from_register_to_profile(client, auth):
 
 
 def registered_and_link(app, browser):
+    """Register, sign in as the new account, and return its confirmation link's path."""
     browser.submit("/users/register/", register_data())
+    assert AuthActions(browser.client).login("grace@example.com", STRONG).status_code == 302
     [message] = deliver(app)
     return path_of(link_in(message))
 
@@ -211,8 +277,6 @@ def test_forged_confirm_link_is_refused(app, client, browser):
 def test_expired_confirm_link_is_refused(make_app):
     app = make_app(CONFIRM_TOKEN_MAX_AGE=-1)
     with app.app_context():
-        from tests.conftest import Browser
-
         client = app.test_client()
         path = registered_and_link(app, Browser(client))
         response = client.get(path)
@@ -274,14 +338,24 @@ def test_login_failure_says_the_same_for_known_and_unknown_accounts(client, auth
     assert client.get("/users/me/").status_code == 302
 
 
-@pytest.mark.parametrize("password", [factories.PASSWORD, "wrong-password-here"])
-def test_inactive_account_cannot_sign_in_whatever_the_password(client, auth, password):
+def test_inactive_account_cannot_sign_in_with_the_right_password(client, auth):
     factories.InactiveUserFactory(email="gone@example.com")
-    response = auth.login("gone@example.com", password)
+    response = auth.login("gone@example.com", factories.PASSWORD)
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "This account is disabled" in page
     assert "not correct" not in page
+    assert client.get("/users/me/").status_code == 302
+
+
+def test_a_wrong_password_does_not_say_an_account_is_disabled(client, auth):
+    # Only someone who knows the password learns that the account is disabled.
+    factories.InactiveUserFactory(email="gone@example.com")
+    response = auth.login("gone@example.com", "wrong-password-here")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "The email address or password is not correct." in page
+    assert "disabled" not in page
     assert client.get("/users/me/").status_code == 302
 
 

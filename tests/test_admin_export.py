@@ -1,8 +1,9 @@
 """CSV exports of accounts, posts and comments from /admin.
 
 An export holds what the list shows under its search and filters (every page
-of it, nothing more), streams instead of loading every row, never runs a
-spreadsheet formula, never carries a password hash, and leaves an audit event.
+of it, nothing more), streams plain rows instead of loading every object,
+never runs a spreadsheet formula, never carries a password hash, leaves an
+audit event, and never ends short without a last line that says so.
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ import io
 
 import pytest
 from flask import request_finished
+from sqlalchemy import event
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
+from admin_views import export as export_module
+from admin_views.comments import CommentView
 from portal.audit.models import AuditEvent
 from portal.comments import constants as COMMENT
+from portal.comments.models import Comment
 from portal.extensions import db
 from portal.posts import constants as POST
+from portal.posts.models import Post
 from portal.users import constants as USER
 from portal.users.models import User
 from tests import factories
@@ -293,3 +300,117 @@ def test_export_loads_related_columns_without_a_query_per_row(client, staff, end
 
     assert (len(small), len(large)) == (4, 44)
     assert len(many) == len(few), many
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "make"),
+    [
+        ("post", lambda n: factories.PostFactory.create_batch(n)),
+        ("comment", lambda n: factories.CommentFactory.create_batch(n)),
+    ],
+)
+def test_export_reads_rows_without_building_objects(client, staff, endpoint, make):
+    make(5)
+    loaded = []
+
+    def load(target, context):
+        loaded.append(target)
+
+    for model in (Post, Comment):
+        event.listen(model, "load", load)
+    try:
+        _response, rows = export(client, endpoint)
+    finally:
+        for model in (Post, Comment):
+            event.remove(model, "load", load)
+
+    assert len(rows) == 6
+    assert loaded == []
+
+
+# -- a download that stops says so ------------------------------------------------------
+
+
+def lines_of(response):
+    return response.get_data(as_text=True).splitlines()
+
+
+def test_a_complete_export_ends_with_its_last_row(client, staff, monkeypatch):
+    # Several chunks, the last one short: nothing follows the last row.
+    monkeypatch.setattr(CommentView, "export_chunk_rows", 2)
+    made = factories.CommentFactory.create_batch(5)
+
+    response, rows = export(client, "comment")
+
+    body = response.get_data(as_text=True)
+    assert sorted(int(cell) for cell in column(rows, "#")) == sorted(c.id for c in made)
+    assert body.endswith("\r\n")
+    assert "incomplete" not in body
+    assert lines_of(response)[-1].split(",")[0] == rows[-1][0]
+
+
+def test_an_export_that_fails_mid_stream_ends_with_a_marker(client, staff, monkeypatch, caplog):
+    factories.CommentFactory.create_batch(5)
+    read_rows = CommentView.export_rows
+
+    def failing(self, statement):
+        chunks = read_rows(self, statement)
+        yield next(chunks)
+        raise OperationalError("SELECT secret_column", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(CommentView, "export_chunk_rows", 2)
+    monkeypatch.setattr(CommentView, "export_rows", failing)
+
+    response = client.get("/admin/comment/export/csv/")
+
+    assert response.status_code == 200
+    lines = lines_of(response)
+    assert lines[-1] == "# export incomplete: stopped after 2 rows by an error on the server"
+    assert len(lines) == 1 + 2 + 1  # the header, the rows that were sent, the marker
+    assert "secret_column" not in response.get_data(as_text=True)
+    assert "CSV export of Comments stopped after 2 rows" in caplog.text
+
+
+def test_an_export_that_fails_before_its_first_row_says_so(client, staff, monkeypatch, caplog):
+    def failing(self, statement):
+        raise OperationalError("SELECT", {}, Exception("connection lost"))
+        yield  # a generator, as the real one
+
+    monkeypatch.setattr(CommentView, "export_rows", failing)
+
+    response = client.get("/admin/comment/export/csv/")
+
+    assert response.status_code == 200
+    header, marker = lines_of(response)
+    assert header.startswith("#,Status,")
+    assert marker == "# export incomplete: stopped after 0 rows by an error on the server"
+
+
+def test_an_export_past_its_time_limit_ends_with_a_marker_line(app, client, staff, monkeypatch):
+    factories.CommentFactory.create_batch(5)
+    app.config["EXPORT_TIME_LIMIT"] = 25
+    # Each look at the clock is ten seconds after the one before.
+    ticks = iter(range(0, 1000, 10))
+    monkeypatch.setattr(export_module, "clock", lambda: next(ticks))
+    monkeypatch.setattr(CommentView, "export_chunk_rows", 2)
+
+    response = client.get("/admin/comment/export/csv/")
+
+    lines = lines_of(response)
+    assert lines[-1] == (
+        "# export incomplete: stopped after 4 rows at the time limit of 25 seconds;"
+        " narrow the list with a search or a filter and export again"
+    )
+    assert len(lines) == 1 + 4 + 1
+
+
+def test_an_export_without_a_time_limit_sends_every_row(app, client, staff, monkeypatch):
+    factories.CommentFactory.create_batch(5)
+    app.config["EXPORT_TIME_LIMIT"] = 0
+    ticks = iter(range(0, 1000, 100))
+    monkeypatch.setattr(export_module, "clock", lambda: next(ticks))
+    monkeypatch.setattr(CommentView, "export_chunk_rows", 2)
+
+    _response, rows = export(client, "comment")
+
+    assert len(rows) == 1 + 5

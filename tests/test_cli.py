@@ -34,8 +34,10 @@ from portal.emails.models import Attempt
 from portal.emails.models import Email
 from portal.emails.transports import DeliveryError
 from portal.extensions import db
+from portal.seed import DEMO_ACCOUNTS
 from portal.users import constants as USER
 from portal.users.models import User
+from tests.conftest import REDIS_URL
 from tests.factories import PASSWORD
 from tests.factories import AdminFactory
 from tests.factories import EmailFactory
@@ -49,7 +51,11 @@ from tests.helpers import fails_with
 ROOT = Path(__file__).resolve().parent.parent
 # Passes the password policy, and differs from the factories' PASSWORD.
 NEW_PASSWORD = "quiet-harbor-93-kettles"
-PRODUCTION_ENV = ("SECRET_KEY", "TRUSTED_HOSTS", "PORTAL_BASE_URL", "MAIL_TRANSPORT")
+PRODUCTION_ENV = ("SECRET_KEY", "TRUSTED_HOSTS", "PORTAL_BASE_URL", "MAIL_TRANSPORT", "REDIS_URL")
+REDIS_PROBLEM = (
+    "REDIS_URL is not set: rate limits would be counted per process, so each worker "
+    "allows the whole limit again; set REDIS_URL (e.g. redis://127.0.0.1:6379/0)."
+)
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -98,8 +104,9 @@ def restore_signals() -> Iterator[None]:
 
 
 @pytest.fixture
-def production_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An environment `check` accepts: strong key, trusted hosts, https, SMTP."""
+def production_env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
+    """An environment `check` accepts: strong key, trusted hosts, https, SMTP, Redis."""
+    monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("SECRET_KEY", secrets.token_hex(32))
     monkeypatch.setenv("TRUSTED_HOSTS", "portal.example.com")
     monkeypatch.setenv("PORTAL_BASE_URL", "https://portal.example.com")
@@ -211,12 +218,13 @@ def test_check_lists_every_problem_and_exits_non_zero(
         "- SECRET_KEY is not set: set the SECRET_KEY environment variable "
         "or run `python manage.py init` to write instance/secret_key.",
         "- DEBUG is on: unset FLASK_DEBUG; the debugger runs code for anyone.",
+        f"- {REDIS_PROBLEM}",
         "- TRUSTED_HOSTS is not set: list the site's host names, comma-separated "
         "(e.g. TRUSTED_HOSTS=portal.example.com).",
         "- PORTAL_BASE_URL must be the site's https:// address: email links are built from it.",
         "- MAIL_TRANSPORT is 'console': production delivers with 'smtp'.",
         "- The database schema is not up to date: run `python manage.py db upgrade`.",
-        "Error: 6 problem(s) found.",
+        "Error: 7 problem(s) found.",
     ]
 
 
@@ -249,6 +257,12 @@ def test_check_lists_every_problem_and_exits_non_zero(
             "PORTAL_BENCH_ROUTES",
             "1",
             "PORTAL_BENCH_ROUTES is on: /_bench/hello is for benchmarks only.",
+        ),
+        ("REDIS_URL", "", REDIS_PROBLEM),
+        (
+            "REDIS_URL",
+            "redis://127.0.0.1:1/0",
+            "REDIS_URL does not answer (ConnectionError): rate limits need it in production.",
         ),
     ],
 )
@@ -364,11 +378,12 @@ def test_manage_check_runs_when_production_refuses_to_start(tmp_path: Path) -> N
     assert done.stderr.splitlines() == [
         "- SECRET_KEY is a well-known default: generate a new one with `python manage.py init` "
         "or `python -c 'import secrets; print(secrets.token_hex(32))'`.",
+        f"- {REDIS_PROBLEM}",
         "- TRUSTED_HOSTS is not set: list the site's host names, comma-separated "
         "(e.g. TRUSTED_HOSTS=portal.example.com).",
         "- PORTAL_BASE_URL must be the site's https:// address: email links are built from it.",
         "- The database schema is not up to date: run `python manage.py db upgrade`.",
-        "Error: 4 problem(s) found.",
+        "Error: 5 problem(s) found.",
     ]
 
 
@@ -379,7 +394,8 @@ def test_manage_other_tasks_refuse_an_unsafe_production_in_one_line(tmp_path: Pa
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [
         "Error: Refusing to start: SECRET_KEY is a well-known default: generate a new one with "
-        "`python manage.py init` or `python -c 'import secrets; print(secrets.token_hex(32))'`."
+        "`python manage.py init` or `python -c 'import secrets; print(secrets.token_hex(32))'`. "
+        "(1 more: run `python manage.py check`)"
     ]
 
 
@@ -1015,25 +1031,128 @@ def test_seed_refuses_a_negative_number_of_users(runner: FlaskCliRunner) -> None
     assert account_count() == 0
 
 
-def test_seed_refuses_a_production_database_without_force(make_app: Any) -> None:
-    # What create_app accepts as production (its start-up check runs on these).
-    app = make_app(
+def production_app(make_app: Any) -> Flask:
+    """What create_app accepts as production (its start-up check runs on these)."""
+    return make_app(
         ENV_NAME="production",
         TESTING=False,
         SESSION_COOKIE_SECURE=True,
         REMEMBER_COOKIE_SECURE=True,
+        RATELIMIT_STORAGE_URI=REDIS_URL,  # never reached by these commands
     )
-    with running(app) as runner:
+
+
+def test_seed_refuses_a_production_database_without_force(make_app: Any) -> None:
+    with running(production_app(make_app)) as runner:
         result = runner.invoke(args=["seed"])
 
         fails_with(result, "Refusing to seed a production database; pass --force if you mean it.")
         assert account_count() == 0
 
+
+def test_seed_force_in_production_creates_no_demo_accounts(make_app: Any) -> None:
+    with running(production_app(make_app)) as runner:
         forced = runner.invoke(args=["seed", "--force"])
 
-        assert forced.exit_code == 0
-        assert forced.output.splitlines() == DEMO_OUTPUT
-        assert account_count() == 3
+        fails_with(
+            forced,
+            "Production gets no demo accounts or demo content (their passwords are public); "
+            "give --users, --posts or --comments for generated rows.",
+        )
+        assert account_count() == 0
+
+        generated = runner.invoke(args=["seed", "--force", "--users", "2"])
+
+        assert_no_traceback(generated)
+        assert generated.exit_code == 0
+        assert "password" not in generated.output
+        assert "Demo accounts" not in generated.output
+        assert account_count() == 2
+        for _role, _name, email, _password in DEMO_ACCOUNTS:
+            assert account(email) is None
+
+
+def test_seed_force_in_production_needs_someone_to_write_the_posts(make_app: Any) -> None:
+    with running(production_app(make_app)) as runner:
+        result = runner.invoke(args=["seed", "--force", "--posts", "3"])
+
+        fails_with(result, "No account may write posts: add --users N.")
+        assert account_count() == 0
+
+        comments = runner.invoke(args=["seed", "--force", "--comments", "3"])
+
+        fails_with(comments, "No post is published, so comments have nowhere to go: add --posts N.")
+
+
+# -- check: published demo passwords ---------------------------------------------
+
+
+@pytest.fixture
+def ready_for_check(
+    make_app: Any, tmp_path: Path, sqlite_file: str, production_env: None
+) -> Iterator[FlaskCliRunner]:
+    """A migrated database and an environment `check` has nothing against."""
+    app = make_app(SQLALCHEMY_DATABASE_URI=sqlite_file)
+    app.instance_path = str(tmp_path)
+    with running(app) as runner:
+        assert runner.invoke(args=["init"]).exit_code == 0
+        yield runner
+
+
+def test_check_flags_accounts_that_sign_in_with_a_demo_password(
+    ready_for_check: FlaskCliRunner,
+) -> None:
+    UserFactory(email="User@Example.com", password="user-portal-demo-1")
+    StaffFactory(email="moderator@corp.example", password="admin-portal-demo-1")
+    AdminFactory(email="boss@corp.example", password="staff-portal-demo-1")
+    # Not flagged: a demo address with a password of its own, and staff with theirs.
+    AdminFactory(email="admin@example.com")
+    StaffFactory(email="careful@corp.example")
+    db.session.commit()
+
+    result = ready_for_check.invoke(args=["check"])
+
+    assert_no_traceback(result)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"- The {role} account {email} has a published demo password: set a new one with "
+        f"`python manage.py users set-password {email}`."
+        for role, email in [
+            ("user", "User@Example.com"),
+            ("staff", "moderator@corp.example"),
+            ("admin", "boss@corp.example"),
+        ]
+    ] + ["Error: 3 problem(s) found."]
+
+
+def test_check_tries_demo_passwords_only_on_demo_addresses_and_staff(
+    ready_for_check: FlaskCliRunner,
+) -> None:
+    # Hashing every account's password thrice would take minutes on a big site.
+    UserFactory(email="someone@corp.example", password="user-portal-demo-1")
+    db.session.commit()
+
+    result = ready_for_check.invoke(args=["check"])
+
+    assert result.exit_code == 0
+    assert result.output == "Ready for production: no problems found.\n"
+
+
+def test_check_is_satisfied_once_the_demo_password_is_changed(
+    ready_for_check: FlaskCliRunner,
+) -> None:
+    AdminFactory(email="admin@example.com", password="admin-portal-demo-1")
+    db.session.commit()
+    assert ready_for_check.invoke(args=["check"]).exit_code == 1
+
+    changed = ready_for_check.invoke(
+        args=["users", "set-password", "admin@example.com", "--password-stdin"],
+        input=f"{NEW_PASSWORD}\n",
+    )
+    assert changed.exit_code == 0
+
+    result = ready_for_check.invoke(args=["check"])
+    assert result.exit_code == 0, result.output
 
 
 # -- emails send / worker --------------------------------------------------------

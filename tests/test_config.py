@@ -21,6 +21,7 @@ from config import settings
 from portal import ROOT
 from portal import create_app
 from portal.database import Base
+from tests.conftest import REDIS_URL
 
 HOST = "portal.example.org"
 READ_INSTANCE_SECRET = settings.read_instance_secret
@@ -61,6 +62,8 @@ def good_production(monkeypatch):
     monkeypatch.setenv("TRUSTED_HOSTS", HOST)
     monkeypatch.setenv("PORTAL_BASE_URL", f"https://{HOST}")
     monkeypatch.setenv("MAIL_TRANSPORT", "smtp")
+    # Nothing connects to it unless a limited form is posted.
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
 
 
 def refusal(config=None):
@@ -84,6 +87,7 @@ def test_production_starts_with_good_settings(monkeypatch):
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
     assert app.config["SESSION_COOKIE_HTTPONLY"] and app.config["REMEMBER_COOKIE_HTTPONLY"]
     assert app.config["PREFERRED_URL_SCHEME"] == "https"
+    assert app.config["RATELIMIT_STORAGE_URI"] == REDIS_URL
 
 
 def test_production_reads_the_key_that_manage_py_init_wrote(monkeypatch, environment):
@@ -142,6 +146,10 @@ def test_development_needs_no_secret_key_or_mail_settings():
         ({}, {"REMEMBER_COOKIE_HTTPONLY": False}, "REMEMBER_COOKIE_HTTPONLY is off", "scripts"),
         ({}, {"SESSION_COOKIE_SAMESITE": None}, "SESSION_COOKIE_SAMESITE is None", "'Lax'"),
         ({}, {"REMEMBER_COOKIE_SAMESITE": "None"}, "REMEMBER_COOKIE_SAMESITE is", "'Lax'"),
+        # Every worker would count on its own: 4 workers, 4 times the limit.
+        ({"REDIS_URL": None}, {}, "REDIS_URL is not set", "counted per process"),
+        ({"REDIS_URL": ""}, {}, "REDIS_URL is not set", "counted per process"),
+        ({}, {"RATELIMIT_STORAGE_URI": "memory://"}, "REDIS_URL is not set", "set REDIS_URL"),
     ],
 )
 def test_production_refuses_unsafe_settings(monkeypatch, variables, overrides, problem, advice):
@@ -234,6 +242,7 @@ def gunicorn_env(tmp_path, **values):
         TRUSTED_HOSTS=HOST,
         PORTAL_BASE_URL=f"https://{HOST}",
         MAIL_TRANSPORT="smtp",
+        REDIS_URL=REDIS_URL,
         DATABASE_URL=f"sqlite:///{tmp_path / 'served.sqlite3'}",
     )
     env.update(values)
@@ -296,17 +305,27 @@ def test_gunicorn_serves_the_production_config(tmp_path):
     assert server.returncode == 0
 
 
-def test_gunicorn_will_not_serve_an_unsafe_config(tmp_path):
+@pytest.mark.parametrize(
+    ("unsafe", "reason"),
+    [
+        (
+            {"SECRET_KEY": "changeme"},
+            "Refusing to start: SECRET_KEY is a well-known default: generate a new one with",
+        ),
+        # Without Redis each worker would keep its own rate-limit counters.
+        ({"REDIS_URL": ""}, "Refusing to start: REDIS_URL is not set: rate limits would be"),
+    ],
+)
+def test_gunicorn_will_not_serve_an_unsafe_config(tmp_path, unsafe, reason):
     result = subprocess.run(
         gunicorn(free_port()),
         cwd=ROOT,
-        env=gunicorn_env(tmp_path, SECRET_KEY="changeme"),
+        env=gunicorn_env(tmp_path, **unsafe),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode != 0
-    reason = "Refusing to start: SECRET_KEY is a well-known default: generate a new one with"
     assert any(line.startswith(reason) for line in result.stderr.splitlines()), result.stderr
 
 

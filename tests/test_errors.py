@@ -17,6 +17,7 @@ from portal.emails.models import Email
 from portal.extensions import db
 from portal.extensions import limiter
 from tests import factories
+from tests.conftest import REDIS_URL
 from tests.helpers import deliver
 from tests.helpers import text_of
 
@@ -130,6 +131,7 @@ def test_production_shows_the_page_not_the_traceback(make_app, monkeypatch):
         TRUSTED_HOSTS=["portal.example.org"],
         PORTAL_BASE_URL="https://portal.example.org",
         MAIL_TRANSPORT="smtp",
+        RATELIMIT_STORAGE_URI=REDIS_URL,
     )
     add_failing_routes(app)
     assert app.config["PROPAGATE_EXCEPTIONS"] is None and not app.testing and not app.debug

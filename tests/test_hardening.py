@@ -14,6 +14,7 @@ from portal.emails.models import Email
 from portal.extensions import db
 from portal.users.models import User
 from tests import factories
+from tests.conftest import REDIS_URL
 
 HOST = "portal.example.org"
 HTTPS = f"https://{HOST}"
@@ -23,6 +24,10 @@ PRODUCTION = {
     "TRUSTED_HOSTS": [HOST],
     "PORTAL_BASE_URL": HTTPS,
     "MAIL_TRANSPORT": "smtp",
+    # Production refuses per-process limits. Nothing connects until a limited
+    # form is posted; a test that posts one asks for the redis_url fixture.
+    "RATELIMIT_STORAGE_URI": REDIS_URL,
+    "RATELIMIT_KEY_PREFIX": f"portal-test-{secrets.token_hex(4)}",
 }
 TOKEN_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 STRONG = "mossy-violin-harbour-92"
@@ -185,7 +190,7 @@ def test_trusted_hosts_come_from_the_environment_comma_separated(make_app, monke
     assert client.get("/", base_url="https://evil.example").status_code == 400
 
 
-def test_production_cookies_are_secure_httponly_and_samesite(production):
+def test_production_cookies_are_secure_httponly_and_samesite(production, redis_url):
     with production.app_context():
         email = factories.UserFactory().email
     client = production.test_client()
@@ -241,6 +246,78 @@ def test_public_pages_may_be_cached(client):
     response = client.get("/")
     assert response.status_code == 200
     assert "no-store" not in response.headers.get("Cache-Control", "")
+
+
+def page_kinds():
+    """One page of each public kind, for its author, a reader and staff: {kind: path}."""
+    author = factories.UserFactory(email="author@example.com", handle="the-author")
+    published = factories.PostFactory(author=author, slug="a-post")
+    draft = factories.DraftFactory(author=author, slug="a-draft")
+    return {
+        "home": "/",
+        "posts": "/posts/",
+        "search": "/posts/?q=post",
+        "post": f"/posts/{published.slug}/",
+        "profile": "/users/the-author/",
+        "draft": f"/posts/{draft.slug}/",
+        "edit": f"/posts/{published.slug}/edit/",
+        "missing": "/posts/no-such-post/",
+    }
+
+
+ANONYMOUS_KINDS = ["home", "posts", "search", "post", "profile"]
+
+
+@pytest.mark.parametrize("kind", ANONYMOUS_KINDS)
+def test_pages_for_anonymous_visitors_without_a_session_may_be_shared(app, kind):
+    path = page_kinds()[kind]
+    response = app.test_client().get(path)
+    assert response.status_code == 200
+    assert "Cache-Control" not in response.headers
+    assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("email", "kind", "status"),
+    [
+        ("author@example.com", "home", 200),
+        ("author@example.com", "posts", 200),
+        ("author@example.com", "search", 200),
+        ("author@example.com", "post", 200),
+        ("author@example.com", "profile", 200),
+        ("author@example.com", "draft", 200),
+        ("author@example.com", "edit", 200),
+        ("author@example.com", "missing", 404),
+        ("staff@example.com", "post", 200),  # with the moderator's form
+        ("staff@example.com", "draft", 200),
+        ("reader@example.com", "post", 200),  # with the comment form
+    ],
+)
+def test_pages_for_signed_in_visitors_are_private(app, client, auth, email, kind, status):
+    path = page_kinds()[kind]
+    factories.StaffFactory(email="staff@example.com")
+    factories.UserFactory(email="reader@example.com")
+    auth.login(email)
+    response = client.get(path)
+    assert response.status_code == status
+    cache = response.cache_control
+    assert cache.private or cache.no_store, response.headers.get("Cache-Control")
+    assert not cache.public
+
+
+def test_an_anonymous_visitor_with_a_session_gets_private_pages(app, client):
+    path = page_kinds()["post"]
+    client.get("/users/login/")  # the form's CSRF token is now in the session
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.cache_control.private
+
+
+def test_static_files_stay_shareable_for_signed_in_visitors(client, auth):
+    auth.login(factories.UserFactory().email)
+    with client.get("/static/css/portal.css") as response:
+        assert response.status_code == 200
+        assert not response.cache_control.private
 
 
 # -- request size ------------------------------------------------------------------------

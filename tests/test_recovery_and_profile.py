@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
-from portal.emails.models import Email
 from portal.extensions import db
 from portal.users import constants as USER
 from portal.users.models import User
@@ -15,6 +13,7 @@ from tests.conftest import Browser
 from tests.helpers import deliver
 from tests.helpers import link_in
 from tests.helpers import path_of
+from tests.helpers import text_of
 
 NEW_PASSWORD = "quiet-maple-orbit-58"
 SAME_ANSWER = "If an account uses that address, a link to reset its password is on its way."
@@ -186,15 +185,53 @@ def test_email_change_waits_for_the_link_sent_to_the_new_address(app, client, br
     assert client.get(path).status_code == 400  # single use
 
 
-def test_email_change_refuses_an_address_in_use_in_any_case(client, browser, auth):
+def email_change_answer(client, browser, email):
+    """Ask for a new address; return the redirect and the page it leads to."""
+    response = browser.submit("/users/me/edit/", {"name": "Ann", "email": email})
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    return response.headers["Location"], page
+
+
+@pytest.mark.parametrize("typed", ["taken@example.com", "TAKEN@example.com", " taken@example.com "])
+def test_email_change_to_an_address_in_use_answers_as_for_a_free_one(
+    app, client, browser, auth, typed
+):
     factories.UserFactory(email="taken@example.com")
     user = factories.UserFactory(name="Ann", email="ann@example.com")
     auth.login("ann@example.com")
-    response = browser.submit("/users/me/edit/", {"name": "Ann", "email": "TAKEN@example.com"})
-    assert response.status_code == 200
-    assert "already exists" in response.get_data(as_text=True)
+
+    free_location, free_page = email_change_answer(client, browser, "free@example.com")
+    location, page = email_change_answer(client, browser, typed)
+
+    assert location == free_location == "/users/me/"
+    shown = typed.strip()
+    assert f"We sent a link to {shown}. Your address changes when you follow it." in page
+    assert "We sent a link to free@example.com." in free_page
+    assert "already exists" not in page
     assert reload(user).email == "ann@example.com"
-    assert db.session.execute(select(Email)).first() is None
+
+
+def test_the_owner_of_an_address_in_use_hears_that_someone_tried(app, client, browser, auth):
+    factories.UserFactory(name="Tara Taken", email="taken@example.com")
+    user = factories.UserFactory(name="Ann", email="ann@example.com")
+    auth.login("ann@example.com")
+    browser.submit("/users/me/edit/", {"name": "Ann", "email": "TAKEN@example.com"})
+
+    by_recipient = {message["To"]: message for message in deliver(app)}
+    # The owner is told; the asker's own address hears of the request as it
+    # would for a free address; no link goes anywhere.
+    assert set(by_recipient) == {"taken@example.com", "ann@example.com"}
+    owner_mail = by_recipient["taken@example.com"]
+    assert owner_mail["Subject"] == "Someone tried to move another Portal account to your address"
+    assert "Hello Tara Taken," in text_of(owner_mail)
+    assert "Nothing changed" in text_of(owner_mail)
+    assert link_in(owner_mail) == "http://127.0.0.1:5000/users/login/"
+    assert "/users/me/email/" not in text_of(by_recipient["ann@example.com"])
+    assert (
+        by_recipient["ann@example.com"]["Subject"] == "Your Portal email address is being changed"
+    )
+    assert reload(user).email == "ann@example.com"
 
 
 def test_email_change_link_fails_if_address_was_taken_meanwhile(app, client, browser, auth):

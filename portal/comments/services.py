@@ -25,8 +25,10 @@ from portal.audit import services as audit
 from portal.comments import constants as COMMENT
 from portal.comments.models import Comment
 from portal.database import utcnow
+from portal.emails.addresses import header_text
 from portal.emails.queue import enqueue
 from portal.extensions import db
+from portal.markup import MarkupTooCostly
 from portal.markup import render_comment
 from portal.pagination import Page
 from portal.pagination import keyset_page
@@ -48,7 +50,11 @@ class CommentError(Exception):
 
 
 def clean_body(body: str) -> str:
-    """Return ``body`` with uniform line endings; raise ``CommentError`` if blank or too long."""
+    """Return ``body`` with uniform line endings; raise ``CommentError`` if it cannot be saved.
+
+    Blank, too long, or too costly to render (``render_comment`` says so; it
+    keeps the result, so the save that follows does not render it again).
+    """
     body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if not body:
         raise CommentError("Write something in your comment.")
@@ -56,6 +62,10 @@ def clean_body(body: str) -> str:
         raise CommentError(f"A comment has at most {COMMENT.BODY_MAX_LENGTH:,} characters.")
     if "\x00" in body:
         raise CommentError("The comment contains a character that is not allowed.")
+    try:
+        render_comment(body)
+    except MarkupTooCostly as error:
+        raise CommentError(str(error)) from None
     return body
 
 
@@ -247,7 +257,8 @@ def _notify_post_author(comment: Comment) -> None:
         return
     enqueue(
         author.email,
-        f"New comment on “{post.title}”",
+        # The title is the author's own text: quoted safely, never refused.
+        f"New comment on “{header_text(post.title, POST.TITLE_MAX_LENGTH)}”",
         "comment_approved",
         {
             "user": author,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import abort
+from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -16,13 +17,30 @@ from portal.comments import constants as COMMENT
 from portal.comments import services
 from portal.comments.forms import CommentForm
 from portal.comments.models import Comment
+from portal.extensions import limiter
 from portal.extensions import login_manager
 from portal.forms import ActionForm
 from portal.posts import services as post_services
 from portal.posts.decorators import writer_required
 from portal.posts.views import render_post_page
+from portal.posts.views import writer_key
+from portal.urls import MAX_ROW_ID
 
 bp = Blueprint("comments", __name__)
+
+
+def _comment_write_limit() -> str:
+    return str(current_app.config["COMMENT_WRITE_LIMIT"])
+
+
+# Every save renders Markdown, so new comments and edits share one limit per account.
+comment_write_limit = limiter.shared_limit(
+    _comment_write_limit, scope="comment-write", key_func=writer_key, methods=["POST"]
+)
+
+# A comment id in a link: a number no row can have is no page (404), and never
+# reaches the database, which would refuse it.
+COMMENT_ID = f"int(max={MAX_ROW_ID}):comment_id"
 
 
 def _comment_for_change(comment_id: int) -> Comment:
@@ -51,6 +69,7 @@ def _back_to(comment: Comment) -> str:
 
 @bp.route("/posts/<slug>/comments/", methods=["POST"])
 @writer_required
+@comment_write_limit
 def create(slug: str) -> str | Response:
     """Add a comment under a published post."""
     post = post_services.get_by_slug(slug)
@@ -71,7 +90,8 @@ def create(slug: str) -> str | Response:
     return render_post_page(post, form)
 
 
-@bp.route("/comments/<int:comment_id>/edit/", methods=["GET", "POST"])
+@bp.route(f"/comments/<{COMMENT_ID}>/edit/", methods=["GET", "POST"])
+@comment_write_limit
 def edit(comment_id: int) -> str | Response:
     """Change a comment while it waits for moderation."""
     comment = _comment_for_change(comment_id)
@@ -89,7 +109,7 @@ def edit(comment_id: int) -> str | Response:
     return render_template("comments/edit.html", comment=comment, form=form)
 
 
-@bp.route("/comments/<int:comment_id>/delete/", methods=["GET", "POST"])
+@bp.route(f"/comments/<{COMMENT_ID}>/delete/", methods=["GET", "POST"])
 def delete(comment_id: int) -> str | Response:
     """Ask, then delete a comment."""
     comment = _comment_for_change(comment_id)

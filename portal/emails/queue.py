@@ -34,6 +34,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
+from portal.emails.addresses import MAX_ADDRESS_LENGTH
+from portal.emails.addresses import MAX_DISPLAY_NAME_LENGTH
+from portal.emails.addresses import InvalidHeader
 from portal.emails.addresses import as_header_address
 from portal.emails.addresses import check_header
 from portal.emails.addresses import normalize_address
@@ -47,6 +50,7 @@ from portal.extensions import db
 
 BACKOFF_BASE_SECONDS = 60
 BACKOFF_MAX_SECONDS = 6 * 3600
+MAILBOX_MAX_LENGTH = MAX_ADDRESS_LENGTH + MAX_DISPLAY_NAME_LENGTH
 
 
 def enqueue(
@@ -118,19 +122,56 @@ def make_message_id(sender: str) -> str:
 
 
 def build_message(email: Email) -> EmailMessage:
-    """Turn a row into a MIME message; raise ``ValueError`` if it cannot be built."""
+    """Turn a row into a MIME message; raise ``ValueError`` if it cannot be built safely.
+
+    The row was checked when queued, but it may predate a rule or have been
+    written by other means: every header value is checked again, and the
+    headers are serialized as the SMTP transport will write them, so a message
+    that would carry a header line of its own making is never produced.
+    """
     message = EmailMessage()
-    message["Message-ID"] = email.message_id
+    message["Message-ID"] = check_header("Message-ID", email.message_id, MAILBOX_MAX_LENGTH)
     message["Date"] = format_datetime(email.created_at)
-    message["From"] = as_header_address(email.from_address)
-    message["To"] = as_header_address(email.to_address)
+    message["From"] = as_header_address(
+        check_header("sender", email.from_address, MAILBOX_MAX_LENGTH)
+    )
+    message["To"] = as_header_address(
+        check_header("recipient", email.to_address, MAX_ADDRESS_LENGTH)
+    )
     if email.reply_to:
-        message["Reply-To"] = as_header_address(email.reply_to)
+        message["Reply-To"] = as_header_address(
+            check_header("reply-to address", email.reply_to, MAILBOX_MAX_LENGTH)
+        )
     message["Subject"] = check_header("subject", email.subject)
     message.set_content(email.text_body)
     if email.html_body:
         message.add_alternative(email.html_body, subtype="html")
+    check_serialized_headers(message)
     return message
+
+
+def check_serialized_headers(message: EmailMessage) -> None:
+    """Raise ``InvalidHeader`` unless each header serializes to one logical line.
+
+    This is the last word, whatever the interpreter's email package decodes or
+    lets through: inside a folded header, a line break must be CR LF followed
+    by white space (a continuation). Any other line would be a header, or the
+    start of the body, that the value smuggled in.
+    """
+    policy = message.policy.clone(linesep="\r\n")
+    # The stored values, as the generator folds them: ``items()`` would parse
+    # each one again first and hide what the wire would carry.
+    for name, value in message.raw_items():
+        folded = policy.fold_binary(name, value)
+        lines = folded.removesuffix(b"\r\n").split(b"\r\n")
+        whole = (
+            folded.endswith(b"\r\n")
+            and lines[0].lower().startswith(name.lower().encode() + b":")
+            and all(line[:1] in (b" ", b"\t") for line in lines[1:])
+            and not any(char in line for line in lines for char in (b"\r", b"\n", b"\0"))
+        )
+        if not whole:
+            raise InvalidHeader(f"The {name} header would add a line of its own to the message.")
 
 
 def default_worker_id() -> str:

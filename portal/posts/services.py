@@ -21,6 +21,7 @@ from portal.database import LIKE_ESCAPE
 from portal.database import escape_like
 from portal.database import utcnow
 from portal.extensions import db
+from portal.markup import MarkupTooCostly
 from portal.markup import render_post
 from portal.pagination import Page
 from portal.pagination import keyset_page
@@ -52,7 +53,11 @@ def clean_title(title: str) -> str:
 
 
 def clean_body(body: str) -> str:
-    """Return ``body`` with line endings made uniform; raise ``PostError`` if blank or too long."""
+    """Return ``body`` with line endings made uniform; raise ``PostError`` if it cannot be saved.
+
+    Blank, too long, or too costly to render (``render_post`` says so; it keeps
+    the result, so the save that follows does not render it again).
+    """
     body = (body or "").replace("\r\n", "\n").replace("\r", "\n")
     if not body.strip():
         raise PostError("Write something in the body.")
@@ -60,6 +65,10 @@ def clean_body(body: str) -> str:
         raise PostError(f"A post has at most {POST.BODY_MAX_LENGTH:,} characters.")
     if "\x00" in body:
         raise PostError("The body contains a character that is not allowed.")
+    try:
+        render_post(body)
+    except MarkupTooCostly as error:
+        raise PostError(str(error)) from None
     return body
 
 

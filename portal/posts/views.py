@@ -6,12 +6,14 @@ from typing import Any
 
 from flask import Blueprint
 from flask import abort
+from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -22,6 +24,7 @@ from portal.cache import keep_page
 from portal.cache import page_key
 from portal.comments import services as comment_services
 from portal.comments.forms import CommentForm
+from portal.extensions import limiter
 from portal.extensions import login_manager
 from portal.forms import ActionForm
 from portal.pagination import BadCursor
@@ -36,6 +39,23 @@ from portal.posts.models import Post
 from portal.users import services as user_services
 
 bp = Blueprint("posts", __name__)
+
+
+def writer_key() -> str:
+    """Rate-limit key for saving posts and comments: the account, whatever its address."""
+    if current_user.is_authenticated:
+        return f"account:{current_user.id}"
+    return get_remote_address()
+
+
+def _post_write_limit() -> str:
+    return str(current_app.config["POST_WRITE_LIMIT"])
+
+
+# Every save renders Markdown, so new posts and edits share one limit per account.
+post_write_limit = limiter.shared_limit(
+    _post_write_limit, scope="post-write", key_func=writer_key, methods=["POST"]
+)
 
 
 def _cursors() -> dict[str, str | None]:
@@ -78,6 +98,7 @@ def index() -> str:
 
 @bp.route("/posts/new/", methods=["GET", "POST"])
 @writer_required
+@post_write_limit
 def new() -> str | Response:
     """Write a post; publish it now or keep it as a draft."""
     form = PostForm()
@@ -144,6 +165,7 @@ def render_post_page(post: Post, comment_form: CommentForm | None = None) -> str
 
 
 @bp.route("/posts/<slug>/edit/", methods=["GET", "POST"])
+@post_write_limit
 def edit(slug: str) -> str | Response:
     """Change a post's title and body; its address stays the same."""
     post = _editable_post(slug)

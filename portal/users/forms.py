@@ -92,12 +92,12 @@ class RegisterForm(NameMixin, EmailMixin, NewPasswordMixin, FlaskForm):
         return (self.name.data or "", self.email.data or "")
 
     def validate_email(self, field: EmailField) -> None:
+        # Whether another account has the address is for its owner to hear
+        # (``services.register`` tells them), never for this page to say.
         try:
             field.data = services.clean_email(field.data or "")
         except services.AccountError as error:
             raise ValidationError(str(error)) from None
-        if services.email_taken(field.data):
-            raise ValidationError("An account with this email address already exists.")
 
 
 class CaptchaRegisterForm(RegisterForm):

@@ -39,11 +39,16 @@ class AccountDisabled(AccountError):
     """The account exists but may not sign in."""
 
 
+class AddressTaken(AccountError):
+    """Another account already uses the address (said only to staff and operators)."""
+
+
 ZXCVBN_MAX_LENGTH = 72
 
 DISABLED_MESSAGE = (
     "This account is disabled. Contact the site's staff if you think this is a mistake."
 )
+TAKEN_MESSAGE = "An account with this email address already exists."
 
 
 # -- lookups and checks --------------------------------------------------------
@@ -52,7 +57,8 @@ DISABLED_MESSAGE = (
 def get_by_email(email: str) -> User | None:
     """Return the account with ``email``, compared without regard to case."""
     wanted = email.strip().lower()
-    if not wanted:
+    if not wanted or "\0" in wanted:
+        # No stored address holds a NUL, and PostgreSQL refuses one in a query.
         return None
     return db.session.execute(
         select(User).where(func.lower(User.email) == wanted)
@@ -151,8 +157,14 @@ def create_account(
     name = clean_name(name)
     address = clean_email(email)
     if email_taken(address):
-        raise AccountError("An account with this email address already exists.")
+        raise AddressTaken(TAKEN_MESSAGE)
     _check_password(password, (name, address))
+    return _add_account(name, address, password, role=role, status=status)
+
+
+def _add_account(name: str, address: str, password: str, *, role: int, status: int) -> User:
+    # The checks are the caller's; a sign-up that took the address a moment
+    # ago still ends in ``AddressTaken``, from the unique index.
     user = User(
         name=name,
         email=address,
@@ -169,16 +181,42 @@ def create_account(
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise AccountError("An account with this email address already exists.") from None
+        raise AddressTaken(TAKEN_MESSAGE) from None
     return user
 
 
-def register(name: str, email: str, password: str) -> User:
-    """Create a NEW account and queue the email that confirms its address."""
-    user = create_account(name, email, password)
-    queue_confirmation(user)
+def register(name: str, email: str, password: str) -> str:
+    """Sign up: a NEW account and its confirmation link, or a word to the address's owner.
+
+    Return the address the message went to. The caller answers the same
+    whether or not the address had an account, and both ways hash the
+    password and queue one message, so neither the page nor its timing tells.
+    """
+    name = clean_name(name)
+    address = clean_email(email)
+    _check_password(password, (name, address))
+    owner = get_by_email(address)
+    if owner is None:
+        try:
+            user = _add_account(name, address, password, role=USER.USER, status=USER.NEW)
+        except AddressTaken:
+            owner = get_by_email(address)
+        else:
+            queue_confirmation(user)
+            db.session.commit()
+            return address
+    else:
+        hash_password(password)
+    if owner is not None and owner.status != USER.INACTIVE:
+        enqueue(
+            owner.email,
+            f"Someone tried to register at {current_app.config['PORTAL_NAME']} with your address",
+            "registration_attempt",
+            {"user": owner, "link": external_url("users.forgot_password")},
+            priority=EMAIL.HIGH,
+        )
     db.session.commit()
-    return user
+    return address
 
 
 def queue_confirmation(user: User) -> None:
@@ -232,16 +270,18 @@ def authenticate(email: str, password: str) -> User | None:
     """Return the account for these credentials, or None; raise ``AccountDisabled``.
 
     The work done is the same whether or not the address has an account, so
-    the answer's timing does not tell either.
+    the answer's timing does not tell either. Only the right password learns
+    that an account is disabled; a wrong one gets None like any other.
     """
     user = get_by_email(email)
     if user is None:
         check_password_hash(_dummy_hash(current_app.config.get("PASSWORD_HASH_METHOD")), password)
         return None
-    matches = user.check_password(password)
+    if not user.check_password(password):
+        return None
     if user.status == USER.INACTIVE:
         raise AccountDisabled(DISABLED_MESSAGE)
-    return user if matches else None
+    return user
 
 
 def record_login(user: User) -> None:
@@ -360,27 +400,44 @@ def update_profile(user: User, name: str, *, notify_comments: bool | None = None
 
 
 def request_email_change(user: User, new_email: str) -> str:
-    """Queue a link to the new address; nothing changes until it is followed."""
+    """Queue a link to the new address; nothing changes until it is followed.
+
+    When another account has the address, its owner is told someone tried
+    instead, and the caller answers as if the link had gone: the page never
+    says whether an address has an account. The current address hears of
+    the request either way. Return the new address.
+    """
     address = clean_email(new_email)
     if address.lower() == user.email.lower():
         raise AccountError("This is already your email address.")
-    if email_taken(address, exclude=user):
-        raise AccountError("An account with this email address already exists.")
-    token = tokens.make(tokens.EMAIL_CHANGE, {"uid": user.id, "old": user.email, "new": address})
     site = current_app.config["PORTAL_NAME"]
-    enqueue(
-        address,
-        f"Confirm your new email address for {site}",
-        "change_email",
-        {
-            "user": user,
-            "new_email": address,
-            "link": external_url("users.change_email", token=token),
-        },
-        priority=EMAIL.HIGH,
-        sensitive=True,
-        created_by_id=user.id,
-    )
+    owner = get_by_email(address)
+    if owner is None:
+        token = tokens.make(
+            tokens.EMAIL_CHANGE, {"uid": user.id, "old": user.email, "new": address}
+        )
+        enqueue(
+            address,
+            f"Confirm your new email address for {site}",
+            "change_email",
+            {
+                "user": user,
+                "new_email": address,
+                "link": external_url("users.change_email", token=token),
+            },
+            priority=EMAIL.HIGH,
+            sensitive=True,
+            created_by_id=user.id,
+        )
+    elif owner.status != USER.INACTIVE:
+        enqueue(
+            owner.email,
+            f"Someone tried to move another {site} account to your address",
+            "email_change_attempt",
+            {"user": owner, "link": external_url("users.login")},
+            priority=EMAIL.HIGH,
+            created_by_id=user.id,
+        )
     enqueue(
         user.email,
         f"Your {site} email address is being changed",
@@ -405,7 +462,7 @@ def confirm_email_change(token: str) -> User:
     """Switch the account to its new address; the link then dies."""
     user, address = check_email_change(token)
     if email_taken(address, exclude=user):
-        raise AccountError("An account with this email address already exists.")
+        raise AddressTaken(TAKEN_MESSAGE)
     user.email = address
     if user.status == USER.NEW:
         user.status = USER.ACTIVE
@@ -414,7 +471,7 @@ def confirm_email_change(token: str) -> User:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise AccountError("An account with this email address already exists.") from None
+        raise AddressTaken(TAKEN_MESSAGE) from None
     return user
 
 

@@ -38,6 +38,13 @@ from portal.users.models import User
 bp = Blueprint("users", __name__, url_prefix="/users")
 
 LOGIN_FAILED = "The email address or password is not correct."
+REGISTERED = (
+    "Thank you. We sent a message to {address}: follow the link in it to confirm "
+    "your address, then sign in."
+)
+# Buckets shared by every page that mails an address a visitor typed.
+RECIPIENT_SCOPE = "mail-recipient"
+SENDER_SCOPE = "mail-account"
 
 
 @bp.after_request
@@ -68,6 +75,54 @@ def _email_limit() -> str:
     return str(current_app.config["ACCOUNT_EMAIL_LIMIT"])
 
 
+def _recipient_limit() -> str:
+    return str(current_app.config["ACCOUNT_EMAIL_LIMIT_PER_RECIPIENT"])
+
+
+def _sender_limit() -> str:
+    return str(current_app.config["ACCOUNT_EMAIL_LIMIT_PER_ACCOUNT"])
+
+
+def _redirected(response: BaseResponse) -> bool:
+    # A form that was refused (a typo, a weak password) sent nothing: it does not count.
+    return response.status_code == 302
+
+
+def _recipient(address: str) -> str:
+    # Counted as the address the message would go to, so case, spacing and
+    # other spellings of one address share a count.
+    try:
+        address = services.clean_email(address)
+    except services.AccountError:
+        address = address.strip()
+    return "recipient:" + address.lower()
+
+
+def _typed_recipient_key() -> str:
+    return _recipient(request.form.get("email") or "")
+
+
+def _own_recipient_key() -> str:
+    return _recipient(current_user.email if current_user.is_authenticated else "")
+
+
+def _sender_key() -> str:
+    return f"user:{current_user.id}" if current_user.is_authenticated else "user:-"
+
+
+def _signed_out() -> bool:
+    # login_required sends these away before anything is mailed.
+    return not current_user.is_authenticated
+
+
+def _keeps_email() -> bool:
+    """Tell whether a profile form leaves the address alone (renames count toward nothing)."""
+    if not current_user.is_authenticated:
+        return True
+    typed = (request.form.get("email") or "").strip().lower()
+    return typed == current_user.email.lower()
+
+
 def _next_url(default: str) -> str:
     target = request.args.get("next")
     return target if target and is_safe_next(target) else default
@@ -85,32 +140,39 @@ def start_session(user: User, *, remember: bool = False) -> None:
 
 
 def _renew_session(user: User) -> None:
-    # After the session version changed: keep this browser signed in.
+    # After the session version changed: keep this browser signed in. It is
+    # given the account itself: handed the current_user proxy, Flask-Login
+    # would store the proxy as the user, which then resolves to itself.
     login_user(user, fresh=True)
 
 
 @bp.route("/register/", methods=["GET", "POST"])
-@limiter.limit(
-    _email_limit,
+@limiter.limit(_email_limit, methods=["POST"], scope="account-email", deduct_when=_redirected)
+@limiter.shared_limit(
+    _recipient_limit,
+    RECIPIENT_SCOPE,
+    key_func=_typed_recipient_key,
     methods=["POST"],
-    scope="account-email",
-    deduct_when=lambda r: r.status_code == 302,
+    deduct_when=_redirected,
 )
 def register() -> str | BaseResponse:
-    """Create a NEW account, queue its confirmation email and sign it in."""
+    """Create a NEW account and queue its confirmation email; then the person signs in.
+
+    A taken address gets the same answer (its owner is emailed instead), so
+    this page never tells whether an address has an account.
+    """
     if current_user.is_authenticated:
         return redirect(url_for("users.profile"))
     form_class = CaptchaRegisterForm if current_app.config["RECAPTCHA_PUBLIC_KEY"] else RegisterForm
     form = form_class()
     if form.validate_on_submit():
         try:
-            user = services.register(form.name.data, form.email.data, form.password.data)
+            address = services.register(form.name.data, form.email.data, form.password.data)
         except services.AccountError as error:
             flash(str(error), "error")
         else:
-            start_session(user)
-            flash(f"Welcome! We sent a confirmation link to {user.email}.", "success")
-            return redirect(url_for("users.profile"))
+            flash(REGISTERED.format(address=address), "success")
+            return redirect(url_for("users.login"))
     return render_template("users/register.html", form=form)
 
 
@@ -134,6 +196,10 @@ def confirm(token: str) -> ResponseReturnValue:
 @bp.route("/confirm/resend/", methods=["POST"])
 @login_required
 @limiter.limit(_email_limit, scope="account-email")
+@limiter.shared_limit(
+    _recipient_limit, RECIPIENT_SCOPE, key_func=_own_recipient_key, exempt_when=_signed_out
+)
+@limiter.shared_limit(_sender_limit, SENDER_SCOPE, key_func=_sender_key, exempt_when=_signed_out)
 def resend_confirmation() -> BaseResponse:
     """Queue a new confirmation link to the signed-in account's address."""
     form = ActionForm()
@@ -193,6 +259,13 @@ def logout() -> BaseResponse:
 
 @bp.route("/forgot/", methods=["GET", "POST"])
 @limiter.limit(_email_limit, methods=["POST"], scope="account-email")
+@limiter.shared_limit(
+    _recipient_limit,
+    RECIPIENT_SCOPE,
+    key_func=_typed_recipient_key,
+    methods=["POST"],
+    deduct_when=_redirected,
+)
 def forgot_password() -> str | BaseResponse:
     """Ask for a password reset link; the answer is the same for every address."""
     form = ForgotPasswordForm()
@@ -237,8 +310,23 @@ def profile() -> str:
 
 @bp.route("/me/edit/", methods=["GET", "POST"])
 @login_required
+# Every post that asks for a new address counts, refused or not: each one
+# that is accepted mails the typed address and the current one.
+@limiter.shared_limit(
+    _recipient_limit,
+    RECIPIENT_SCOPE,
+    key_func=_typed_recipient_key,
+    methods=["POST"],
+    exempt_when=_keeps_email,
+)
+@limiter.shared_limit(
+    _sender_limit, SENDER_SCOPE, key_func=_sender_key, methods=["POST"], exempt_when=_keeps_email
+)
 def edit_profile() -> str | BaseResponse:
-    """Change the name now, and the email address once the new one is confirmed."""
+    """Change the name now, and the email address once the new one is confirmed.
+
+    A taken address gets the same answer as a free one (its owner is told instead).
+    """
     form = ProfileForm(obj=current_user)
     if form.validate_on_submit():
         try:
@@ -295,7 +383,7 @@ def change_password() -> str | BaseResponse:
         except services.AccountError as error:
             form.current_password.errors = [*form.current_password.errors, str(error)]
         else:
-            _renew_session(current_user)
+            _renew_session(current_user._get_current_object())
             flash(
                 "Your password is changed. Other devices have been signed out.",
                 "success",
@@ -311,6 +399,6 @@ def logout_everywhere() -> BaseResponse:
     form = ActionForm()
     if form.validate_on_submit():
         services.logout_everywhere(current_user)
-        _renew_session(current_user)
+        _renew_session(current_user._get_current_object())
         flash("Every other session of your account has been signed out.", "success")
     return redirect(url_for("users.profile"))

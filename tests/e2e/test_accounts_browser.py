@@ -29,7 +29,8 @@ def test_register_confirm_sign_out_and_sign_in(
 ) -> None:
     url = live_server.url
 
-    # Register: the new account is signed in and waits for its confirmation.
+    # Register: the page says the same whether or not the address was taken,
+    # and sends the visitor to sign in.
     page.goto("/users/register/")
     page.get_by_label("Name", exact=True).fill(NAME)
     page.get_by_label("Email", exact=True).fill(EMAIL)
@@ -37,10 +38,17 @@ def test_register_confirm_sign_out_and_sign_in(
     page.get_by_label("Repeat password", exact=True).fill(PASSWORD)
     page.get_by_label("I accept the terms of service").check()
     page.get_by_role("button", name="Register").click()
-    expect(page).to_have_url(f"{url}/users/me/")
+    expect(page).to_have_url(f"{url}/users/login/")
     expect(page.get_by_role("status")).to_have_text(
-        f"Welcome! We sent a confirmation link to {EMAIL}."
+        f"Thank you. We sent a message to {EMAIL}: follow the link in it to confirm "
+        "your address, then sign in."
     )
+
+    # Signed in, the new account waits for its confirmation.
+    page.get_by_label("Email", exact=True).fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{url}/users/me/")
     expect(page.get_by_role("heading", level=1)).to_have_text(NAME)
     assert detail(page, "Status") == "new"
 
