@@ -21,6 +21,8 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -28,12 +30,15 @@ from flask import Response
 from flask import current_app
 from flask import request
 from flask import stream_with_context
+from sqlalchemy import DateTime
 from sqlalchemy import Select
+from sqlalchemy import type_coerce
 from sqlalchemy.orm import aliased
 from werkzeug.utils import secure_filename
 
 from portal.audit import constants as AUDIT
 from portal.audit import services as audit
+from portal.database import UTCDateTime
 from portal.extensions import db
 
 if TYPE_CHECKING:
@@ -63,6 +68,23 @@ def neutralise_cells(values: Iterable[Any]) -> list[str]:
     """``neutralise_cell`` for each of ``values``, in two list passes instead of a call each."""
     texts = ["" if value is None else str(value) for value in values]
     return ["'" + text if text.startswith(FORMULA_STARTS) else text for text in texts]
+
+
+def utc_texts(values: Iterable[datetime | None]) -> list[str]:
+    """Each timestamp as ``str()`` writes it once in UTC ("2026-01-02 03:04:05+00:00").
+
+    A naive value is UTC already (SQLite keeps no zone); an aware one is
+    converted only when it is not in UTC. No cell needs neutralising: each
+    starts with its year.
+    """
+    return [
+        ""
+        if value is None
+        else f"{value}+00:00"
+        if value.tzinfo is None
+        else str(value.astimezone(UTC) if value.utcoffset() else value)
+        for value in values
+    ]
 
 
 def incomplete_line(reason: str) -> str:
@@ -138,7 +160,12 @@ class StreamedExportMixin(_ModelView):
                     query = query.outerjoin(relation.of_type(target))
                     joined[prefix] = target
                 owner = joined[prefix]
-            columns.append(getattr(owner, attribute).label(name))
+            column = getattr(owner, attribute)
+            if self._plain_timestamp(name):
+                # Read as the driver gives it; ``utc_texts`` writes what the
+                # UTC type would have made of it, at a fraction of the cost.
+                column = type_coerce(column, DateTime(timezone=True))
+            columns.append(column.label(name))
         statement: Select[Any] = query.enable_eagerloads(False).with_entities(*columns).statement
         return statement
 
@@ -152,7 +179,25 @@ class StreamedExportMixin(_ModelView):
         """
         return [self._export_column(i, name) for i, (name, _) in enumerate(self._export_columns)]
 
+    def _export_type(self, name: str) -> Any:
+        # The SQL type of an exported column, through its relationships.
+        *path, attribute = name.split(".")
+        owner = self.model
+        for segment in path:
+            owner = getattr(owner, segment).property.mapper.class_
+        return getattr(owner, attribute).type
+
+    def _plain_timestamp(self, name: str) -> bool:
+        # A UTC timestamp that no formatter, choice or type formatter changes.
+        if (self.column_formatters_export or {}).get(name) or (self.column_choices or {}).get(name):
+            return False
+        if any(issubclass(datetime, kind) for kind in self.column_type_formatters_export or {}):
+            return False
+        return isinstance(self._export_type(name), UTCDateTime)
+
     def _export_column(self, index: int, name: str) -> Column:
+        if self._plain_timestamp(name):
+            return lambda chunk: utc_texts([row[index] for row in chunk])
         formatter = (self.column_formatters_export or {}).get(name)
         choices = dict((self.column_choices or {}).get(name) or ())
         by_type = dict(self.column_type_formatters_export or {})
@@ -189,9 +234,13 @@ class StreamedExportMixin(_ModelView):
         ``yield_per`` streams: a server-side cursor on PostgreSQL, so memory
         stays flat whatever the size of the table.
         """
-        result = db.session.connection().execute(
-            statement.execution_options(yield_per=self.export_chunk_rows)
-        )
+        connection = db.session.connection()
+        if connection.dialect.name == "postgresql":
+            # A cursor makes PostgreSQL plan for the first rows (a nested loop of
+            # index lookups); an export reads them all, for which one hash join
+            # and one sort are twice as fast. For this transaction only.
+            connection.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1")
+        result = connection.execute(statement.execution_options(yield_per=self.export_chunk_rows))
         # Closing this generator early closes the cursor too.
         with result:
             yield from result.partitions()

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[100_000, 1_000_000])
-    parser.add_argument("--rounds", type=int, default=1, help="downloads per export (median)")
+    parser.add_argument("--rounds", type=int, default=3, help="downloads per export (median)")
     parser.add_argument("--cache", type=Path, default=ROOT / "instance" / "bench")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     options = parser.parse_args(argv)

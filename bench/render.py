@@ -130,9 +130,10 @@ BODIES: dict[str, Callable[[int], str]] = {
     "`_a_ ` repeated": repeat("_a_ "),
     "`<a@b.c> ` repeated": repeat("<a@b.c> "),
     "`<http://a.b> ` repeated": repeat("<http://a.b> "),
-    "`[a]: /u\n` repeated": repeat("[a]: /u\n"),
-    "`---\n` repeated": repeat("---\n"),
+    "`[a]: /u\\n` repeated": repeat("[a]: /u\n"),
+    "`---\\n` repeated": repeat("---\n"),
     "``(.` `` repeated": repeat("(.`"),
+    "`` `1 `` repeated": repeat("`1"),
     "`[` then `]`, nested": lambda size: "[" * (size // 2) + "]" * (size - size // 2),
     "table of one-letter cells": lambda size: (
         "|a" * 50 + "|\n" + "|-" * 50 + "|\n" + repeat("|a" * 50 + "|\n")(size)

@@ -56,8 +56,8 @@ ATTRIBUTES = {
 
 
 # The work a body may make the parser do: this much, plus so much per character.
-WORK_ALLOWANCE = 5_000
-WORK_PER_CHARACTER = 2.5
+WORK_ALLOWANCE = 3_000
+WORK_PER_CHARACTER = 2
 # What each step costs, in work, roughly in proportion to its time.
 LINE_WORK = 1  # a line: the block parser marks each one before any rule runs
 BLOCK_RULE_WORK = 1  # a block rule tried on a line (a list item, a heading, ...)
@@ -66,7 +66,7 @@ INLINE_TOKEN_WORK = 4  # an inline token (text, emphasis, a link): made and rend
 SKIP_WORK = 1  # a look past one inline token (how link labels are found)
 BLOCK_TOKEN_WORK = 6  # a block token: made, rendered and sanitised
 DESTINATION_CHARACTERS = 8  # characters a link destination scans for one unit of work
-LINK_WORK = 12  # a link's address or text normalised (parsed, encoded, checked)
+LINK_WORK = 16  # a link's address or text normalised (parsed, encoded, checked)
 
 TOO_COSTLY = (
     "This text has more formatting than it can hold: simplify its Markdown "

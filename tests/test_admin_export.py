@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 
 import pytest
 from flask import request_finished
@@ -414,3 +418,26 @@ def test_an_export_without_a_time_limit_sends_every_row(app, client, staff, monk
     _response, rows = export(client, "comment")
 
     assert len(rows) == 1 + 5
+
+
+def test_timestamps_export_in_utc_as_before(client, staff):
+    when = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    factories.CommentFactory(created_at=when, moderated_at=None)
+
+    _response, rows = export(client, "comment")
+
+    assert column(rows, "Created At") == ["2026-01-02 03:04:05.678901+00:00"]
+    assert column(rows, "Moderated At") == [""]
+
+
+def test_timestamp_cells_read_any_zone_as_utc():
+    plus_two = timezone(timedelta(hours=2))
+
+    assert export_module.utc_texts(
+        [
+            datetime(2026, 1, 2, 5, 4, 5, tzinfo=plus_two),
+            datetime(2026, 1, 2, 3, 4, 5),
+            datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+            None,
+        ]
+    ) == ["2026-01-02 03:04:05+00:00"] * 3 + [""]
