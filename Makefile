@@ -2,24 +2,38 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What running the site needs, and what testing it adds (pytest, Playwright, ruff, mypy).
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test lint format bench clean
+.PHONY: install install-run run test lint format bench clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	@touch $(STAMP)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e .
+	@touch $(RUN_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[dev]'
+	@touch $(DEV_STAMP) $(RUN_STAMP)
 
 ## install: create .venv with the app, its tests and its tools
-install: $(STAMP)
+install: $(DEV_STAMP)
+
+## install-run: create .venv with only what serving the site needs
+install-run: $(RUN_STAMP)
 
 ## run: create or upgrade the SQLite database, load demo data, serve on :5000
-##      with a worker that prints queued email to this console
+##      (PORT=5101 for another) with a worker that prints queued email to this
+##      console; email links point at the port served unless PORTAL_BASE_URL is set
 run: export PORTAL_ENV = development
-run: install
+run: export PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
+run: install-run
 	$(BIN)/python manage.py init
 	$(BIN)/python manage.py seed
 	@echo "Serving on http://$(HOST):$(PORT) (Ctrl+C stops the site and the mail worker)"

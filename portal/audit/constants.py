@@ -22,6 +22,37 @@ ACTION_PURGE = "purge"
 ACTION_COMPOSE = "compose"
 ACTION_BROADCAST = "broadcast"
 ACTION_SEED = "seed"
+# Account events: what a person did to sign in and keep their account safe.
+ACTION_SIGN_IN = "sign_in"
+ACTION_SIGN_IN_FAILED = "sign_in_failed"
+ACTION_SIGN_OUT = "sign_out"
+ACTION_RESET_REQUESTED = "reset_requested"
+ACTION_RESET_DONE = "reset_done"
+ACTION_EMAIL_CHANGE_REQUESTED = "email_change_requested"
+ACTION_EMAIL_CHANGED = "email_changed"
+ACTION_PASSWORD_CHANGED = "password_changed"
+ACTION_MFA_ENROLLED = "mfa_enrolled"
+ACTION_MFA_RESET = "mfa_reset"
+ACTION_MFA_DISABLED = "mfa_disabled"
+ACTION_SESSION_ENDED = "session_ended"
+ACTION_PROVIDER_LINKED = "provider_linked"
+ACTION_PROVIDER_UNLINKED = "provider_unlinked"
+ACCOUNT_ACTIONS = (
+    ACTION_SIGN_IN,
+    ACTION_SIGN_IN_FAILED,
+    ACTION_SIGN_OUT,
+    ACTION_RESET_REQUESTED,
+    ACTION_RESET_DONE,
+    ACTION_EMAIL_CHANGE_REQUESTED,
+    ACTION_EMAIL_CHANGED,
+    ACTION_PASSWORD_CHANGED,
+    ACTION_MFA_ENROLLED,
+    ACTION_MFA_RESET,
+    ACTION_MFA_DISABLED,
+    ACTION_SESSION_ENDED,
+    ACTION_PROVIDER_LINKED,
+    ACTION_PROVIDER_UNLINKED,
+)
 ACTIONS = (
     ACTION_CREATE,
     ACTION_UPDATE,
@@ -39,6 +70,7 @@ ACTIONS = (
     ACTION_COMPOSE,
     ACTION_BROADCAST,
     ACTION_SEED,
+    *ACCOUNT_ACTIONS,
 )
 
 # Object types: what it was done to.
