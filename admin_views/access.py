@@ -24,8 +24,11 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from flask import abort
+from flask import flash
 from flask import has_request_context
+from flask import redirect
 from flask import request
+from flask import url_for
 from flask_login import current_user
 
 from admin_views.redirects import OnSiteRedirectsMixin
@@ -63,6 +66,11 @@ class SecureViewMixin(OnSiteRedirectsMixin):
     def inaccessible_callback(self, name: str, **kwargs: Any) -> Any:
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
+        problem = security.refusal(current_user, security.VIEW, security.ADMIN_SITE)
+        if problem == security.SECOND_FACTOR_REQUIRED:
+            # Staff whose role needs a second factor set one up (or sign in with it) first.
+            flash(problem, "error")
+            return redirect(url_for("mfa.settings"))
         abort(403)
 
     def is_visible(self) -> bool:

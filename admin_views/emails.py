@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
+from datetime import datetime
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +21,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
+from wtforms import DateTimeLocalField
 from wtforms import EmailField
 from wtforms import IntegerField
 from wtforms import RadioField
@@ -231,6 +234,33 @@ class ComposeForm(FlaskForm):
         "Subject", validators=[DataRequired(), Length(max=EMAIL.SUBJECT_MAX_LENGTH)]
     )
     body = TextAreaField("Message", validators=[DataRequired(), Length(max=50_000)])
+    # The browser sends a time without a zone; like every time on these screens, it is UTC.
+    scheduled_at = DateTimeLocalField(
+        "Send at (UTC)",
+        tz=UTC,
+        validators=[Optional()],
+        description="Optional: hold the message until then. Empty: send at once.",
+    )
+    expires_at = DateTimeLocalField(
+        "Give up at (UTC)",
+        tz=UTC,
+        validators=[Optional()],
+        description="Optional: a message not sent by then fails instead of arriving late.",
+    )
+
+    def validate_scheduled_at(self, field: DateTimeLocalField) -> None:
+        problem = services.schedule_problems(field.data, None).get("scheduled_at")
+        if problem:
+            raise ValidationError(problem)
+
+    def validate_expires_at(self, field: DateTimeLocalField) -> None:
+        problem = services.schedule_problems(self.scheduled_at.data, field.data).get("expires_at")
+        if problem:
+            raise ValidationError(problem)
+
+    def schedule(self) -> tuple[datetime | None, datetime | None]:
+        """When to send and when to give up, as the queue takes them (either may be None)."""
+        return self.scheduled_at.data, self.expires_at.data
 
     def group(self) -> tuple[int | None, int | None]:
         role = int(self.role.data) if self.role.data else None
@@ -254,7 +284,10 @@ class ComposeView(SecureViewMixin, BaseView):
                 preview = self._count(form)
             except services.QueueError as error:
                 flash(str(error), "error")
-        return self.render("admin/emails/compose.html", form=form, preview=preview)
+        when = services.schedule_words(*form.schedule()) if preview is not None else ""
+        return self.render(
+            "admin/emails/compose.html", form=form, preview=preview, when=when.removeprefix(", ")
+        )
 
     def _recipient(self, form: ComposeForm) -> str:
         if form.audience.data == "address":
@@ -272,15 +305,30 @@ class ComposeView(SecureViewMixin, BaseView):
 
     def _send(self, form: ComposeForm) -> Response:
         subject, body = form.subject.data or "", form.body.data or ""
+        scheduled_at, expires_at = form.schedule()
         if form.audience.data == "group":
             role, status = form.group()
             count = operations.broadcast(
-                subject, body, role=role, status=status, created_by_id=current_user.id
+                subject,
+                body,
+                role=role,
+                status=status,
+                created_by_id=current_user.id,
+                scheduled_at=scheduled_at,
+                expires_at=expires_at,
             )
         else:
-            services.compose(self._recipient(form), subject, body, created_by_id=current_user.id)
+            services.compose(
+                self._recipient(form),
+                subject,
+                body,
+                created_by_id=current_user.id,
+                scheduled_at=scheduled_at,
+                expires_at=expires_at,
+            )
             count = 1
-        flash(f"{count} message(s) queued.", "success")
+        when = services.schedule_words(scheduled_at, expires_at)
+        flash(f"{count} message(s) queued{when}.", "success")
         return redirect(url_for("email.index_view"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import abort
 from flask import flash
 from flask import redirect
 from flask import request
@@ -36,7 +37,9 @@ from portal.extensions import db
 from portal.posts.models import Post
 from portal.urls import parse_row_id
 from portal.users import constants as USER
+from portal.users import mfa
 from portal.users import services
+from portal.users import sessions
 from portal.users.models import User
 
 ROLE_CHOICES = [SelectChoice(str(value), label) for value, label in USER.ROLE.items()]
@@ -269,6 +272,58 @@ class UserView(SecureModelView):
         for message in refused:
             flash(message, "error")
 
+    # -- sessions: where the account is signed in ------------------------------
+
+    @expose("/sessions/end/", methods=("POST",))
+    def end_sessions_view(self) -> Any:
+        """End one session of an account (``session`` is its id) or all of them ("all")."""
+        key = parse_row_id(request.form.get("id"))
+        user = None if key is None else db.session.get(User, key)
+        if user is None:
+            flash("That account no longer exists.", "error")
+            return redirect(self.get_url(".index_view"))
+        back = redirect(self.get_url(".details_view", id=user.id))
+        if not security.can(current_user, security.END_SESSIONS, user):
+            abort(403)
+        which = request.form.get("session", "")
+        try:
+            if which == "all":
+                ended = sessions.end_sessions(user, actor=current_user)
+                flash(f"{ended} session(s) of {user.email} ended.", "success")
+            else:
+                session_id = parse_row_id(which)
+                if session_id is None:
+                    raise sessions.SessionNotFound(which)
+                device = sessions.end_session(user, session_id, actor=current_user)
+                flash(f"The session of {user.email} on {device} has ended.", "success")
+        except sessions.SessionNotFound:
+            flash("That session has already ended.", "info")
+        return back
+
+    # -- two-step sign-in: an admin removes a lost authenticator ----------------
+
+    @expose("/mfa/reset/", methods=("POST",))
+    def reset_mfa_view(self) -> Any:
+        """Remove another account's second factor; its sessions end (the gate decides who)."""
+        key = parse_row_id(request.form.get("id"))
+        user = None if key is None else db.session.get(User, key)
+        if user is None:
+            flash("That account no longer exists.", "error")
+            return redirect(self.get_url(".index_view"))
+        if not security.can(current_user, security.RESET_SECOND_FACTOR, user):
+            abort(403)
+        try:
+            mfa.reset(user, actor=current_user)
+        except mfa.SecondFactorError as error:
+            flash(str(error), "info")
+        else:
+            flash(
+                f"Two-step sign-in of {user.email} is reset and their sessions ended: "
+                "they sign in with their password and set it up again.",
+                "success",
+            )
+        return redirect(self.get_url(".details_view", id=user.id))
+
     # -- details: their content and their history -------------------------------
 
     def render(self, template: str, **kwargs: Any) -> str:
@@ -295,6 +350,12 @@ class UserView(SecureModelView):
         ).scalars()
         counts = operations.account_content(user)
         return {
+            "sessions": sessions.of(user),
+            "can_end_sessions": security.can(current_user, security.END_SESSIONS, user),
+            "second_factor": mfa.is_enrolled(user),
+            "can_reset_second_factor": security.can(
+                current_user, security.RESET_SECOND_FACTOR, user
+            ),
             "recent_posts": list(posts),
             "recent_comments": list(comments),
             "events": list(events),

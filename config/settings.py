@@ -6,7 +6,11 @@ default SQLite path and the generated secret key can live there.
 
 from __future__ import annotations
 
+import importlib.util
+import ipaddress
+import json
 import os
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -55,8 +59,211 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigurationError(f"{name} must be a whole number, not {value!r}.") from None
 
 
+def _env_positive_int(name: str, default: int) -> int:
+    value = _env_int(name, default)
+    if value < 1:
+        raise ConfigurationError(f"{name} must be at least 1, not {value}.")
+    return value
+
+
 def _env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def _env_fraction(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 1:
+        raise ConfigurationError(f"{name} must be a number from 0 to 1, not {value!r}.")
+    return number
+
+
+# The names of portal.users.constants.ROLE (config imports nothing of the app).
+ROLE_NAMES = ("admin", "staff", "user")
+
+
+def _env_roles(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Read a comma-separated list of role names; set but empty means none."""
+    if name not in os.environ:
+        return default
+    roles = tuple(item.lower() for item in _env_list(name))
+    unknown = sorted(set(roles) - set(ROLE_NAMES))
+    if unknown:
+        raise ConfigurationError(
+            f"{name} names unknown role(s) {', '.join(unknown)}: use {', '.join(ROLE_NAMES)}."
+        )
+    return roles
+
+
+# -- sign-in with OpenID Connect providers ----------------------------------------
+
+OIDC_PROVIDER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+OIDC_DEFAULT_SCOPES = ("openid", "email", "profile")
+OIDC_REQUIRED_KEYS = ("name", "client_id", "client_secret")
+OIDC_OPTIONAL_KEYS = ("label", "issuer", "server_metadata_url", "scopes")
+OIDC_DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+def _oidc_text(entry: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"OIDC_PROVIDERS: {where}: {key} must be a non-empty string.")
+    return value.strip()
+
+
+def _oidc_scopes(value: Any, where: str) -> list[str]:
+    if value is None:
+        return list(OIDC_DEFAULT_SCOPES)
+    scopes = value.split() if isinstance(value, str) else value
+    if not isinstance(scopes, list) or not all(isinstance(item, str) for item in scopes):
+        raise ConfigurationError(f"OIDC_PROVIDERS: {where}: scopes must be a list of strings.")
+    if "openid" not in scopes:
+        raise ConfigurationError(f"OIDC_PROVIDERS: {where}: scopes must include 'openid'.")
+    return list(dict.fromkeys(scopes))
+
+
+def _oidc_provider(entry: Any, index: int) -> dict[str, Any]:
+    where = f"provider {index + 1}"
+    if not isinstance(entry, Mapping):
+        raise ConfigurationError(f"OIDC_PROVIDERS: {where} must be an object.")
+    unknown = sorted(set(entry) - set(OIDC_REQUIRED_KEYS) - set(OIDC_OPTIONAL_KEYS))
+    if unknown:
+        raise ConfigurationError(f"OIDC_PROVIDERS: {where}: unknown keys {', '.join(unknown)}.")
+    for key in OIDC_REQUIRED_KEYS:
+        if _oidc_text(entry, key, where) is None:
+            raise ConfigurationError(f"OIDC_PROVIDERS: {where}: {key} is required.")
+    name = str(entry["name"]).strip()
+    if not OIDC_PROVIDER_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"OIDC_PROVIDERS: {where}: name {name!r} must be 1-40 lowercase letters, "
+            "digits and hyphens (it appears in the callback URL)."
+        )
+    issuer = _oidc_text(entry, "issuer", where)
+    metadata_url = _oidc_text(entry, "server_metadata_url", where)
+    if metadata_url is None:
+        if issuer is None:
+            raise ConfigurationError(f"OIDC_PROVIDERS: {name}: set issuer or server_metadata_url.")
+        metadata_url = issuer.rstrip("/") + OIDC_DISCOVERY_PATH
+    return {
+        "name": name,
+        "label": _oidc_text(entry, "label", where) or name.replace("-", " ").title(),
+        "issuer": issuer,
+        "server_metadata_url": metadata_url,
+        "client_id": str(entry["client_id"]).strip(),
+        "client_secret": str(entry["client_secret"]).strip(),
+        "scopes": _oidc_scopes(entry.get("scopes"), name),
+    }
+
+
+def parse_oidc_providers(value: Any) -> list[dict[str, Any]]:
+    """Check and complete the ``OIDC_PROVIDERS`` setting; raise ``ConfigurationError``.
+
+    ``value`` is a list of objects (or one object keyed by provider name), each
+    with ``name``, ``client_id`` and ``client_secret``, an ``issuer`` or a
+    ``server_metadata_url`` (the discovery document; made from the issuer when
+    missing), and optionally a ``label`` for the button and ``scopes``
+    (``openid email profile`` by default).
+    """
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as error:
+            raise ConfigurationError(f"OIDC_PROVIDERS is not valid JSON: {error}.") from None
+    if isinstance(value, Mapping):
+        value = [{"name": name, **dict(entry)} for name, entry in value.items()]
+    if not isinstance(value, list | tuple):
+        raise ConfigurationError("OIDC_PROVIDERS must be a JSON list of providers.")
+    providers = [_oidc_provider(entry, index) for index, entry in enumerate(value)]
+    names = [provider["name"] for provider in providers]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigurationError(f"OIDC_PROVIDERS names {', '.join(duplicates)} more than once.")
+    return providers
+
+
+def oidc_problems(value: Any) -> list[str]:
+    """List what keeps the providers in ``value`` from being safe in production."""
+    try:
+        providers = parse_oidc_providers(value)
+    except ConfigurationError as error:
+        return [str(error)]
+    problems = []
+    for provider in providers:
+        for key in ("issuer", "server_metadata_url"):
+            url = provider[key]
+            if url is not None and not url.startswith("https://"):
+                problems.append(
+                    f"OIDC_PROVIDERS: {provider['name']}'s {key} is {url!r}: "
+                    "a provider is reached over https:// only."
+                )
+    return problems
+
+
+# -- who may read /metrics --------------------------------------------------------
+
+METRICS_TOKEN_MIN_LENGTH = 32
+
+
+def parse_metrics_allow(value: Any) -> list[str]:
+    """Check the ``METRICS_ALLOW`` setting: addresses or networks, comma-separated or a list.
+
+    Returns each as a network in its canonical spelling (``10.0.0.7`` becomes
+    ``10.0.0.7/32``, ``10.1.2.3/16`` becomes ``10.1.0.0/16``); raises
+    ``ConfigurationError`` naming the first entry that is neither.
+    """
+    if value is None:
+        return []
+    entries = value.split(",") if isinstance(value, str) else value
+    if not isinstance(entries, list | tuple):
+        raise ConfigurationError("METRICS_ALLOW must list addresses or networks.")
+    networks = []
+    for entry in entries:
+        text = str(entry).strip()
+        if not text:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            raise ConfigurationError(
+                f"METRICS_ALLOW: {text!r} is not an IP address or network "
+                "(e.g. 10.0.0.5 or 10.0.0.0/24)."
+            ) from None
+    return networks
+
+
+def metrics_problems(config: Mapping[str, Any]) -> list[str]:
+    """List what makes /metrics readable by more than the monitoring system."""
+    problems = []
+    token = str(config.get("METRICS_TOKEN") or "")
+    if token and len(token) < METRICS_TOKEN_MIN_LENGTH:
+        problems.append(
+            f"METRICS_TOKEN is only {len(token)} characters: use at least "
+            f"{METRICS_TOKEN_MIN_LENGTH} random characters."
+        )
+    try:
+        networks = [
+            ipaddress.ip_network(entry)
+            for entry in parse_metrics_allow(config.get("METRICS_ALLOW"))
+        ]
+    except ConfigurationError as error:
+        return [*problems, str(error)]
+    if any(network.prefixlen == 0 for network in networks):
+        problems.append("METRICS_ALLOW lets every address read /metrics: list the scrapers only.")
+    if not config.get("PROXY_COUNT") and any(network.is_loopback for network in networks):
+        problems.append(
+            "METRICS_ALLOW lists a loopback address but PROXY_COUNT is 0: behind a local "
+            "proxy every visitor comes from 127.0.0.1; set PROXY_COUNT or use METRICS_TOKEN."
+        )
+    return problems
 
 
 def read_instance_secret(instance_path: str | os.PathLike[str]) -> str | None:
@@ -161,18 +368,52 @@ class BaseConfig:
 
         # Unhandled errors are emailed here (through the outbox) in production.
         self.ADMINS = _env_list("ADMINS")
+        # Log lines on standard error: "json" (one object per line) or "text"; see portal.logs.
+        self.LOG_FORMAT: str | None = os.environ.get("LOG_FORMAT") or "json"
+        self.LOG_LEVEL = os.environ.get("LOG_LEVEL") or "INFO"
+        # Unhandled errors also go to Sentry when a DSN is set (needs portal[sentry]).
+        self.SENTRY_DSN = os.environ.get("SENTRY_DSN") or None
+        self.SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT") or self.ENV_NAME
+        self.SENTRY_TRACES_SAMPLE_RATE = _env_fraction("SENTRY_TRACES_SAMPLE_RATE", 0.0)
 
         self.RECAPTCHA_PUBLIC_KEY = os.environ.get("RECAPTCHA_PUBLIC_KEY") or None
         self.RECAPTCHA_PRIVATE_KEY = os.environ.get("RECAPTCHA_PRIVATE_KEY") or None
+        # Sign-in with OpenID Connect providers: a JSON list (see parse_oidc_providers).
+        self.OIDC_PROVIDERS = parse_oidc_providers(os.environ.get("OIDC_PROVIDERS"))
+        # Whether a verified provider email that matches no account creates one.
+        self.OIDC_REGISTRATION = _env_bool("OIDC_REGISTRATION", True)
 
         self.TRUSTED_HOSTS = _env_list("TRUSTED_HOSTS") or None
         # How many reverse proxies sit in front of the app (for the client address).
         self.PROXY_COUNT = _env_int("PROXY_COUNT", 0)
+        # Who may read /metrics: a bearer token, or addresses and networks
+        # (comma-separated); neither set means nobody.
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+        self.METRICS_ALLOW = parse_metrics_allow(os.environ.get("METRICS_ALLOW"))
+
+        # Signed-in sessions are rows in the database. One ends after this long
+        # without a request (idle) or this long after sign-in (absolute), the
+        # remember-me cookie notwithstanding; accounts that reach the back
+        # office (STAFF, ADMIN) have the shorter STAFF_ lifetimes.
+        self.SESSION_IDLE_MINUTES = _env_positive_int("SESSION_IDLE_MINUTES", 7 * 24 * 60)
+        self.SESSION_MAX_HOURS = _env_positive_int("SESSION_MAX_HOURS", 14 * 24)
+        self.STAFF_SESSION_IDLE_MINUTES = _env_positive_int("STAFF_SESSION_IDLE_MINUTES", 120)
+        self.STAFF_SESSION_MAX_HOURS = _env_positive_int("STAFF_SESSION_MAX_HOURS", 12)
+        # With REDIS_URL, how long Redis keeps a copy of a session row (0: never).
+        self.SESSION_CACHE_SECONDS = _env_int("SESSION_CACHE_SECONDS", 60)
+        self.SESSION_CACHE_PREFIX = os.environ.get("SESSION_CACHE_PREFIX", "portal:session:")
+        # Roles whose accounts must set up a second factor (an authenticator app)
+        # before any /admin page or staff action; production requires it of staff.
+        self.MFA_REQUIRED_ROLES = _env_roles("MFA_REQUIRED_ROLES", self.MFA_DEFAULT_ROLES)
 
     # Request size limits: a body over these gets 413 before any view runs.
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     MAX_FORM_MEMORY_SIZE = 256 * 1024
     MAX_FORM_PARTS = 200
+
+    # Seconds a static file asked for by its plain name (or an outdated
+    # fingerprint) may be cached; fingerprinted names are kept a year.
+    STATIC_MAX_AGE = 300
 
     SQLALCHEMY_RECORD_QUERIES = False
 
@@ -204,18 +445,23 @@ class BaseConfig:
 
     ERROR_EMAIL_INTERVAL = 3600
 
+    MFA_DEFAULT_ROLES: tuple[str, ...] = ()
+
 
 class DevelopmentConfig(BaseConfig):
     """Local development: console mail, SQLite under instance/, debug tools."""
 
     ENV_NAME = "development"
     DEBUG = True
+    # An edited stylesheet shows on the next reload.
+    STATIC_MAX_AGE = 0
 
     def __init__(self, instance_path: str | os.PathLike[str]) -> None:
         super().__init__(instance_path)
         self.SECRET_KEY = self.SECRET_KEY or DEVELOPMENT_SECRET_KEY
         self.MAIL_TRANSPORT = os.environ.get("MAIL_TRANSPORT", "console")
         self.DEBUG = _env_bool("FLASK_DEBUG", True)
+        self.LOG_FORMAT = os.environ.get("LOG_FORMAT") or "text"
 
 
 class TestingConfig(BaseConfig):
@@ -237,6 +483,9 @@ class TestingConfig(BaseConfig):
         # Scrypt at a low cost: the same code path, a thousandth of the time
         # (as Django's test settings swap in a fast hasher).
         self.PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
+        # Logging stays as pytest sets it (caplog works); a test may pick a format.
+        self.LOG_FORMAT = None
+        self.SENTRY_DSN = None
 
 
 class ProductionConfig(BaseConfig):
@@ -247,6 +496,7 @@ class ProductionConfig(BaseConfig):
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
     HSTS = True
+    MFA_DEFAULT_ROLES = ("staff", "admin")
 
     def __init__(self, instance_path: str | os.PathLike[str]) -> None:
         super().__init__(instance_path)
@@ -311,7 +561,20 @@ def startup_problems(config: Mapping[str, Any]) -> list[str]:
             "REDIS_URL is not set: rate limits would be counted per process, so each worker "
             "allows the whole limit again; set REDIS_URL (e.g. redis://127.0.0.1:6379/0)."
         )
+    problems += oidc_problems(config.get("OIDC_PROVIDERS"))
+    if config.get("SENTRY_DSN") and not _sentry_installed():
+        problems.append(
+            "SENTRY_DSN is set but sentry-sdk is not installed: install it "
+            "(pip install 'portal[sentry]') or unset SENTRY_DSN."
+        )
     return problems
+
+
+def _sentry_installed() -> bool:
+    try:
+        return importlib.util.find_spec("sentry_sdk") is not None
+    except ValueError:  # a stand-in module without a spec
+        return False
 
 
 def production_problems(config: Mapping[str, Any]) -> list[str]:
@@ -333,4 +596,5 @@ def production_problems(config: Mapping[str, Any]) -> list[str]:
         )
     if config.get("BENCH_ROUTES"):
         problems.append("PORTAL_BENCH_ROUTES is on: /_bench/hello is for benchmarks only.")
+    problems += metrics_problems(config)
     return problems

@@ -34,10 +34,13 @@ def create_app(
     )
     load_config(app, config)
     check_config(app, refuse_unsafe=refuse_unsafe)
+    register_logs(app)
     register_templates(app)
     register_proxy(app)
+    register_metrics(app)
     register_extensions(app)
     register_blueprints(app)
+    register_static_files(app)
     register_hardening(app)
     register_mail(app)
     register_commands(app)
@@ -81,6 +84,13 @@ def check_config(app: Flask, *, refuse_unsafe: bool) -> None:
         raise ConfigurationError(f"Refusing to start: {problems[0]}{more}")
 
 
+def register_logs(app: Flask) -> None:
+    """Structured logs and a request id first, so every later hook's lines carry the id."""
+    from portal.logs import init_logs
+
+    init_logs(app)
+
+
 def register_templates(app: Flask) -> None:
     """In tests, fail on a misspelt template variable instead of rendering blank."""
     if app.testing:
@@ -94,6 +104,16 @@ def register_proxy(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=count, x_proto=count, x_host=count
         )
+
+
+def register_metrics(app: Flask) -> None:
+    """Count and time every request, and serve /metrics to the monitoring system.
+
+    Registered before the other hooks, so the timing covers them too.
+    """
+    from portal.metrics_views import init_metrics
+
+    init_metrics(app)
 
 
 class ComparableStrictUndefined(StrictUndefined):
@@ -152,16 +172,27 @@ def register_blueprints(app: Flask) -> None:
     from portal.site import views as site
     from portal.urls import HandleConverter
     from portal.urls import TokenConverter
+    from portal.users import mfa_views
+    from portal.users import oidc_views
     from portal.users import views as users
 
     app.url_map.converters["token"] = TokenConverter
     app.url_map.converters["handle"] = HandleConverter
     app.register_blueprint(site.bp)
     app.register_blueprint(users.bp)
+    app.register_blueprint(oidc_views.bp)
+    app.register_blueprint(mfa_views.bp)
     app.register_blueprint(posts.bp)
     app.register_blueprint(comments.bp)
     if app.config.get("BENCH_ROUTES"):
         site.add_bench_routes(app)
+
+
+def register_static_files(app: Flask) -> None:
+    """Give static files content-hashed names, so browsers and nginx may keep them a year."""
+    from portal.static_files import init_static_files
+
+    init_static_files(app)
 
 
 def register_hardening(app: Flask) -> None:

@@ -1,14 +1,26 @@
 """Maintenance tasks, available as ``python manage.py ...`` and ``flask --app portal ...``.
 
 A user's mistake (an unknown address, a bad role name) ends in a one-line
-error and a non-zero exit, never a traceback.
+error and a non-zero exit, never a traceback: 1 when the task refuses, 2 when
+click cannot parse the command line (the table ends each ``--help``). Tasks
+that read take ``--json``: one document on standard output, messages on
+standard error. Tasks that change data take ``--dry-run``: the real change
+runs, is reported, and is rolled back.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextlib import nullcontext
+from dataclasses import asdict
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +45,9 @@ from portal.extensions import db
 from portal.formatting import format_age
 from portal.posts import constants as POST
 from portal.users import constants as USER
+from portal.users import mfa
 from portal.users import services
+from portal.users import sessions
 from portal.users.models import User
 
 
@@ -77,6 +91,103 @@ def parse_status(value: str) -> int:
         raise fail(f"Unknown status {value!r}; use one of: {choices}.") from None
 
 
+def epilog(also_refused: str = "") -> str:
+    """Return the exit-status table that ends a group's or task's --help.
+
+    ``also_refused`` names what else exits with 1 there (``\\b`` keeps click
+    from rewrapping the table).
+    """
+    rows = ["0  done (a dry run included)", "1  refused or invalid input: the message says why"]
+    if also_refused:
+        rows.append(f"   {also_refused}")
+    rows.append("2  usage: an unknown option, or a missing or malformed value")
+    return "\b\nExit status:\n" + "\n".join(f"  {row}" for row in rows)
+
+
+EXIT_CODES = epilog()
+
+
+def echo_json(value: Any) -> None:
+    """Print ``value`` as one JSON document on standard output (messages go to stderr)."""
+    click.echo(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Return ``moment`` in ISO-8601, or None."""
+    return moment.isoformat() if moment is not None else None
+
+
+@contextmanager
+def rolled_back() -> Iterator[None]:
+    """Run the real change, then undo it: what ``--dry-run`` does.
+
+    The service functions commit. Inside the block a commit only flushes,
+    into a savepoint rolled back at the end, so a dry run meets every check
+    (the same errors, the same exit status), counts exactly what a real run
+    changes, and leaves no row, audit event or queued message behind.
+    """
+    session = db.session()
+    savepoint = session.begin_nested()
+    vars(session)["commit"] = session.flush
+    try:
+        yield
+    finally:
+        vars(session).pop("commit", None)
+        if savepoint.is_active:
+            savepoint.rollback()
+
+
+def dry_run_or_real(dry_run: bool) -> Any:
+    """The context a change runs in: rolled back for a dry run, as it is otherwise."""
+    return rolled_back() if dry_run else nullcontext()
+
+
+class Moment(click.ParamType):
+    """An ISO-8601 date and time; without a zone, UTC."""
+
+    name = "DATETIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(
+                f"{value!r} is not an ISO-8601 date and time, e.g. 2030-01-31T09:00+01:00.",
+                param,
+                ctx,
+            )
+        from portal.emails.services import as_utc
+
+        return as_utc(moment)
+
+
+class Age(click.ParamType):
+    """A length of time: ``90m``, ``12h``, ``7d``, ``2w``; a bare number is days."""
+
+    name = "AGE"
+    UNITS = {
+        "m": timedelta(minutes=1),
+        "h": timedelta(hours=1),
+        "d": timedelta(days=1),
+        "w": timedelta(weeks=1),
+    }
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip().lower()
+        unit = self.UNITS.get(text[-1:]) if text else None
+        number = text[:-1] if unit else text
+        try:
+            if not number.isdigit() or int(number) <= 0:
+                raise ValueError(number)
+            return int(number) * (unit or self.UNITS["d"])
+        except (ValueError, OverflowError):
+            self.fail(f"{value!r} is not an age such as 90m, 12h, 7d or 2w.", param, ctx)
+
+
 # -- install ---------------------------------------------------------------------
 
 
@@ -106,22 +217,50 @@ def init_command() -> None:
     click.echo("Database: schema is up to date.")
 
 
-@click.command("check")
+LEVEL_ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing `check` found: how serious, which part of the set-up, and what to do."""
+
+    level: str
+    area: str
+    message: str
+
+
+@click.command("check", epilog=epilog("(also when a problem is found: each is listed)"))
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as one JSON object.")
 @with_appcontext
-def check_command() -> None:
-    """Check production readiness; exit non-zero on problems."""
+def check_command(as_json: bool) -> None:
+    """Check production readiness; exit non-zero on problems.
+
+    ``--json`` prints ``{"ready": ..., "problems": [{"level", "area",
+    "message"}, ...]}`` on standard output, whatever it finds.
+    """
+    problems = readiness_problems()
+    if as_json:
+        echo_json({"ready": not problems, "problems": [asdict(problem) for problem in problems]})
+    elif not problems:
+        click.echo("Ready for production: no problems found.")
+    else:
+        for problem in problems:
+            click.echo(f"- {problem.message}", err=True)
+    if any(problem.level == LEVEL_ERROR for problem in problems):
+        raise fail(f"{len(problems)} problem(s) found.")
+
+
+def readiness_problems() -> list[Problem]:
+    """List what keeps this site from being ready for production, settings first."""
     settings = config_for("production", current_app.instance_path)
     values = {name: getattr(settings, name) for name in dir(settings) if name.isupper()}
-    problems = production_problems(values)
-    problems += _redis_problems(values.get("REDIS_URL"))
+    found = [("settings", message) for message in production_problems(values)]
+    found += [("redis", message) for message in _redis_problems(values.get("REDIS_URL"))]
     database = _database_problems()
-    problems += database or _demo_password_problems()
-    if not problems:
-        click.echo("Ready for production: no problems found.")
-        return
-    for problem in problems:
-        click.echo(f"- {problem}", err=True)
-    raise fail(f"{len(problems)} problem(s) found.")
+    found += [("database", message) for message in database]
+    if not database:
+        found += [("accounts", message) for message in _demo_password_problems()]
+    return [Problem(LEVEL_ERROR, area, message) for area, message in found]
 
 
 def _database_problems() -> list[str]:
@@ -191,14 +330,20 @@ def create_admin_command(email: str, name: str, password_stdin: bool) -> None:
     click.echo(f"Created admin {user.email} (id {user.id}).")
 
 
-@click.group("users")
+@click.group("users", epilog=EXIT_CODES)
 def users_group() -> None:
     """List accounts; change role, status, password."""
+
+
+DRY_RUN_OPTION = click.option(
+    "--dry-run", is_flag=True, help="Check and say what would change; change nothing."
+)
 
 
 @users_group.command("list")
 @click.option("--role", help="Only this role (admin, staff, user).")
 @click.option("--status", help="Only this status (inactive, new, active).")
+@click.option("--search", metavar="TEXT", help="Only names or addresses containing TEXT.")
 @click.option(
     "--limit",
     type=click.IntRange(min=0),
@@ -206,19 +351,40 @@ def users_group() -> None:
     show_default=True,
     help="Show at most this many.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @with_appcontext
-def users_list_command(role: str | None, status: str | None, limit: int) -> None:
-    """List accounts, newest first."""
-    query = select(User).order_by(User.created_at.desc(), User.id.desc())
-    count_query = select(func.count(User.id))
+def users_list_command(
+    role: str | None, status: str | None, search: str | None, limit: int, as_json: bool
+) -> None:
+    """List accounts, newest first.
+
+    Accounts joined at the same moment come by id, newest first, so the
+    order is the same on every run. ``--json`` prints ``{"total": ...,
+    "shown": ..., "accounts": [...]}``.
+    """
+    from portal.database import LIKE_ESCAPE
+    from portal.database import escape_like
+
+    criteria = []
     if role:
-        query = query.where(User.role == parse_role(role))
-        count_query = count_query.where(User.role == parse_role(role))
+        criteria.append(User.role == parse_role(role))
     if status:
-        query = query.where(User.status == parse_status(status))
-        count_query = count_query.where(User.status == parse_status(status))
+        criteria.append(User.status == parse_status(status))
+    if search is not None:
+        if not search.strip():
+            raise fail("--search needs some text to look for.")
+        pattern = f"%{escape_like(search.strip().lower())}%"
+        criteria.append(
+            func.lower(User.name).like(pattern, escape=LIKE_ESCAPE)
+            | func.lower(User.email).like(pattern, escape=LIKE_ESCAPE)
+        )
+    query = select(User).where(*criteria).order_by(User.created_at.desc(), User.id.desc())
     users = db.session.execute(query.limit(limit)).scalars().all()
-    total = db.session.execute(count_query).scalar_one()
+    total = db.session.execute(select(func.count(User.id)).where(*criteria)).scalar_one()
+    if as_json:
+        accounts = [account_json(user) for user in users]
+        echo_json({"total": total, "shown": len(users), "accounts": accounts})
+        return
     rows = [("ID", "EMAIL", "NAME", "ROLE", "STATUS", "CREATED", "LAST LOGIN")]
     for user in users:
         rows.append(
@@ -240,36 +406,65 @@ def users_list_command(role: str | None, status: str | None, limit: int) -> None
     click.echo(f"{len(users)} of {total} account(s) shown.")
 
 
+def account_json(user: User) -> dict[str, Any]:
+    """One account as `users list --json` prints it; never its password hash."""
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "role": user.role_name,
+        "status": user.status_name,
+        "created_at": iso(user.created_at),
+        "last_login_at": iso(user.last_login_at),
+    }
+
+
 @users_group.command("set-role")
 @click.argument("email")
 @click.argument("role")
+@DRY_RUN_OPTION
 @with_appcontext
-def users_set_role_command(email: str, role: str) -> None:
+def users_set_role_command(email: str, role: str, dry_run: bool) -> None:
     """Give the account EMAIL the role ROLE (admin, staff, user)."""
     wanted = parse_role(role)
     user = find_user(email)
-    try:
-        changed = services.change_account(user, actor=None, role=wanted)
-    except services.AccountError as error:
-        raise fail(str(error)) from None
-    verb = "is now" if changed else "was already"
-    click.echo(f"{user.email} {verb} {USER.ROLE[wanted]}.")
+    before = USER.ROLE[user.role]
+    changed = change_account(user, dry_run, role=wanted)
+    report_change(user.email, before, USER.ROLE[wanted], changed=changed, dry_run=dry_run)
 
 
 @users_group.command("set-status")
 @click.argument("email")
 @click.argument("status")
+@DRY_RUN_OPTION
 @with_appcontext
-def users_set_status_command(email: str, status: str) -> None:
+def users_set_status_command(email: str, status: str, dry_run: bool) -> None:
     """Give the account EMAIL the status STATUS (inactive, new, active)."""
     wanted = parse_status(status)
     user = find_user(email)
+    before = USER.STATUS[user.status]
+    changed = change_account(user, dry_run, status=wanted)
+    report_change(user.email, before, USER.STATUS[wanted], changed=changed, dry_run=dry_run)
+
+
+def change_account(user: User, dry_run: bool, **change: Any) -> bool:
+    """Apply ``change`` as the operator (or only try it, for a dry run); say why if refused."""
     try:
-        changed = services.change_account(user, actor=None, status=wanted)
+        with dry_run_or_real(dry_run):
+            return services.change_account(user, actor=None, **change)
     except services.AccountError as error:
         raise fail(str(error)) from None
-    verb = "is now" if changed else "was already"
-    click.echo(f"{user.email} {verb} {USER.STATUS[wanted]}.")
+
+
+def report_change(address: str, before: str, after: str, *, changed: bool, dry_run: bool) -> None:
+    """Say what a role or status change did, or would do."""
+    if not dry_run:
+        verb = "is now" if changed else "was already"
+        click.echo(f"{address} {verb} {after}.")
+    elif changed:
+        click.echo(f"Would make {address} {after} (now {before}); nothing was changed.")
+    else:
+        click.echo(f"{address} is already {after}; nothing would change.")
 
 
 @users_group.command("set-password")
@@ -288,10 +483,44 @@ def users_set_password_command(email: str, password_stdin: bool) -> None:
     click.echo(f"Password changed for {user.email}; its sessions have ended.")
 
 
+@users_group.command("reset-mfa")
+@click.argument("email")
+@click.option("--dry-run", is_flag=True, help="Check and say what would happen; change nothing.")
+@with_appcontext
+def users_reset_mfa_command(email: str, dry_run: bool) -> None:
+    """Reset the two-step sign-in of EMAIL; its sessions end.
+
+    The account then signs in with its password alone and sets up a new one.
+    """
+    user = find_user(email)
+    try:
+        with dry_run_or_real(dry_run):
+            mfa.reset(user, actor=None)
+    except mfa.SecondFactorError as error:
+        raise fail(str(error)) from None
+    if dry_run:
+        click.echo(f"Would reset the two-step sign-in of {user.email} and end its sessions.")
+        return
+    click.echo(
+        f"Two-step sign-in of {user.email} is reset and its sessions have ended: "
+        "it signs in with its password and sets it up again."
+    )
+
+
+@users_group.command("purge-sessions")
+@click.option("--dry-run", is_flag=True, help="Only say how many would be deleted.")
+@with_appcontext
+def users_purge_sessions_command(dry_run: bool) -> None:
+    """Delete sign-in sessions past their idle or absolute lifetime (for cron)."""
+    with dry_run_or_real(dry_run):
+        count = sessions.purge_expired()
+    click.echo(f"{'Would delete' if dry_run else 'Deleted'} {count} expired session(s).")
+
+
 # -- demo data -------------------------------------------------------------------
 
 
-@click.command("seed")
+@click.command("seed", epilog=EXIT_CODES)
 @click.option("--users", "extra_users", default=0, show_default=True, help="Extra USER accounts.")
 @click.option("--posts", default=0, show_default=True, help="Posts over the past year.")
 @click.option("--comments", default=0, show_default=True, help="Comments on published posts.")
@@ -300,8 +529,9 @@ def users_set_password_command(email: str, password_stdin: bool) -> None:
     is_flag=True,
     help="Allow generated rows in a production database (no demo accounts).",
 )
+@DRY_RUN_OPTION
 @with_appcontext
-def seed_command(extra_users: int, posts: int, comments: int, force: bool) -> None:
+def seed_command(extra_users: int, posts: int, comments: int, force: bool, dry_run: bool) -> None:
     """Load demo accounts and content, or bulk rows for load tests.
 
     The demo accounts are created or reset and printed. A database without
@@ -329,6 +559,10 @@ def seed_command(extra_users: int, posts: int, comments: int, force: bool) -> No
         seed.check_comments_possible(posts=posts, comments=comments)
     except seed.SeedError as error:
         raise fail(str(error)) from None
+    if dry_run:
+        for line in seed_plan(demo, extra_users, posts, comments):
+            click.echo(line)
+        return
     started = time.perf_counter()
     if demo:
         seed.ensure_demo_accounts()
@@ -354,10 +588,37 @@ def seed_command(extra_users: int, posts: int, comments: int, force: bool) -> No
             click.echo(f"  {USER.ROLE[role]:<6} {email:<20} password: {password}")
 
 
+def seed_plan(demo: bool, extra_users: int, posts: int, comments: int) -> list[str]:
+    """Say what `seed` with these options would write, without writing it."""
+    from portal import seed
+
+    lines = []
+    if demo:
+        create, reset = seed.demo_accounts_plan()
+        if create:
+            lines.append(f"Would create the demo accounts {', '.join(create)}.")
+        if reset:
+            lines.append(
+                f"Would reset the demo accounts {', '.join(reset)} "
+                "(role, status and password as printed; their sessions end)."
+            )
+        if not posts and not seed.has_posts():
+            lines.append(
+                f"Would add {len(seed.DEMO_POSTS)} demo posts "
+                f"and {len(seed.DEMO_COMMENTS)} demo comments."
+            )
+    if extra_users or posts or comments:
+        lines.append(
+            f"Would add {extra_users:,} account(s), {posts:,} post(s) and {comments:,} comment(s)."
+        )
+    lines.append("Nothing was changed.")
+    return lines
+
+
 # -- email -----------------------------------------------------------------------
 
 
-@click.group("emails")
+@click.group("emails", epilog=epilog("(also `emails send` when a message failed for good)"))
 def emails_group() -> None:
     """Deliver and inspect the outgoing email queue."""
 
@@ -476,52 +737,170 @@ def emails_stats_command(as_json: bool) -> None:
     click.echo(f"Failed in the last 24 hours: {stats.failed_24h}")
 
 
+STATE_BY_NAME = {name: state for state, name in EMAIL.STATE.items()}
+ALL_OPTION = click.option(
+    "--all", "select_all", is_flag=True, help="Every message the filters below match."
+)
+OLDER_THAN_OPTION = click.option(
+    "--older-than",
+    type=Age(),
+    metavar="AGE",
+    help="With --all: only messages queued more than AGE ago (90m, 12h, 7d, 2w).",
+)
+TO_OPTION = click.option(
+    "--to", metavar="ADDRESS", help="With --all: only messages to ADDRESS (any case)."
+)
+SEARCH_OPTION = click.option(
+    "--search",
+    metavar="TEXT",
+    help="With --all: only messages whose recipient or subject contains TEXT.",
+)
+
+
+def state_option(states: tuple[int, ...]) -> Any:
+    """The ``--state`` filter, offering the states the command can change."""
+    names = [EMAIL.STATE[state] for state in states]
+    return click.option(
+        "--state",
+        "states",
+        multiple=True,
+        metavar="STATE",
+        type=click.Choice(names, case_sensitive=False),
+        help=f"With --all: only messages in this state ({', '.join(names)}); repeat for more.",
+    )
+
+
+def selection_of(
+    select_all: bool,
+    states: tuple[str, ...],
+    older_than: timedelta | None,
+    to: str | None,
+    search: str | None,
+    *,
+    by_id: bool,
+) -> Any:
+    """Turn ``--all`` and its filters into a ``Selection``; None without ``--all``."""
+    from portal.emails import services as emails
+
+    filtered = bool(states) or any(value is not None for value in (older_than, to, search))
+    if not select_all:
+        if filtered:
+            raise click.UsageError("--state, --older-than, --to and --search go with --all.")
+        return None
+    if by_id:
+        raise click.UsageError("--all chooses messages by filters: leave out --id and --failed.")
+    selection = emails.Selection(
+        states=tuple(STATE_BY_NAME[name.lower()] for name in states),
+        older_than=older_than,
+        to=to,
+        search=search,
+    )
+    if selection.is_empty():
+        raise fail(
+            "--all needs a filter, or it would touch every message: "
+            "--state, --older-than, --to or --search."
+        )
+    return selection
+
+
 @emails_group.command("retry")
 @click.option("--failed", is_flag=True, help="Retry every failed message.")
 @ID_OPTION
+@ALL_OPTION
+@state_option((EMAIL.FAILED, EMAIL.CANCELLED, EMAIL.QUEUED))
+@OLDER_THAN_OPTION
+@TO_OPTION
+@SEARCH_OPTION
+@DRY_RUN_OPTION
 @with_appcontext
-def emails_retry_command(failed: bool, ids: tuple[int, ...]) -> None:
+def emails_retry_command(
+    failed: bool,
+    ids: tuple[int, ...],
+    select_all: bool,
+    states: tuple[str, ...],
+    older_than: timedelta | None,
+    to: str | None,
+    search: str | None,
+    dry_run: bool,
+) -> None:
     """Requeue failed or cancelled messages now.
 
     Failed and cancelled messages start over; queued ones waiting for a retry
     or a schedule become due at once. Sending and sent messages are left alone.
+    ``--all`` with filters does it to every match in one statement.
     """
     from portal.emails import services as emails
 
-    if not failed and not ids:
-        raise fail("Say which messages to retry: --failed, --id N, or both.")
-    unchanged = 0
-    retried = 0
+    selection = selection_of(select_all, states, older_than, to, search, by_id=bool(failed or ids))
+    if selection is None and not failed and not ids:
+        raise fail("Say which messages to retry: --failed, --id N, or --all with a filter.")
     if ids:
         require_known_ids(ids)
-        retried = emails.retry(ids)
-        unchanged = len(set(ids)) - retried
-    if failed:
-        retried += emails.retry_failed()
-    click.echo(f"Queued {retried} message(s) for delivery now.")
+    unchanged = 0
+    retried = 0
+    with dry_run_or_real(dry_run):
+        if selection is not None:
+            retried = emails.retry_matching(selection)
+        if ids:
+            retried = emails.retry(ids)
+            unchanged = len(set(ids)) - retried
+        if failed:
+            retried += emails.retry_failed()
+    if dry_run:
+        click.echo(f"Would queue {retried} message(s) for delivery now; nothing was changed.")
+    else:
+        click.echo(f"Queued {retried} message(s) for delivery now.")
     if unchanged:
         click.echo(
-            f"Left {unchanged} as they were: sending, sent, or already due messages "
-            "are not retried."
+            f"{'Would leave' if dry_run else 'Left'} {unchanged} as they were: "
+            "sending, sent, or already due messages are not retried."
         )
 
 
 @emails_group.command("cancel")
 @ID_OPTION
+@ALL_OPTION
+@state_option((EMAIL.QUEUED, EMAIL.FAILED))
+@OLDER_THAN_OPTION
+@TO_OPTION
+@SEARCH_OPTION
+@DRY_RUN_OPTION
 @with_appcontext
-def emails_cancel_command(ids: tuple[int, ...]) -> None:
-    """Cancel queued or failed messages."""
+def emails_cancel_command(
+    ids: tuple[int, ...],
+    select_all: bool,
+    states: tuple[str, ...],
+    older_than: timedelta | None,
+    to: str | None,
+    search: str | None,
+    dry_run: bool,
+) -> None:
+    """Cancel queued or failed messages.
+
+    A message being sent is left alone. ``--all`` with filters cancels every
+    match in one statement.
+    """
     from portal.emails import services as emails
 
-    if not ids:
-        raise fail("Say which messages to cancel: --id N, repeated for more.")
-    require_known_ids(ids)
-    cancelled = emails.cancel(ids)
-    click.echo(f"Cancelled {cancelled} message(s).")
-    unchanged = len(set(ids)) - cancelled
+    selection = selection_of(select_all, states, older_than, to, search, by_id=bool(ids))
+    if selection is None and not ids:
+        raise fail("Say which messages to cancel: --id N (repeat for more) or --all with a filter.")
+    unchanged = 0
+    with dry_run_or_real(dry_run):
+        if selection is not None:
+            cancelled = emails.cancel_matching(selection)
+        else:
+            require_known_ids(ids)
+            cancelled = emails.cancel(ids)
+            unchanged = len(set(ids)) - cancelled
+    if dry_run:
+        click.echo(f"Would cancel {cancelled} message(s); nothing was changed.")
+    else:
+        click.echo(f"Cancelled {cancelled} message(s).")
     if unchanged:
         click.echo(
-            f"Left {unchanged} as they were: only queued or failed messages can be cancelled."
+            f"{'Would leave' if dry_run else 'Left'} {unchanged} as they were: "
+            "only queued or failed messages can be cancelled."
         )
 
 
@@ -541,8 +920,6 @@ def emails_purge_command(days: int, dry_run: bool) -> None:
 
     Their attempt logs go with them; queued, sending and failed messages stay.
     """
-    from datetime import timedelta
-
     from portal.emails import services as emails
 
     count = emails.purge(timedelta(days=days), dry_run=dry_run)
@@ -575,10 +952,28 @@ def read_body_file(path: str) -> str:
 )
 @click.option("--role", help="Only accounts with this role (admin, staff, user).")
 @click.option("--status", help="Only this status (inactive, new, active); default: not inactive.")
+@click.option(
+    "--at",
+    "--scheduled-at",
+    "scheduled_at",
+    type=Moment(),
+    help="Send from this moment on (ISO-8601; UTC when no zone is given).",
+)
+@click.option(
+    "--expires-at",
+    type=Moment(),
+    help="Give up on a message not sent by then (ISO-8601; after --at).",
+)
 @click.option("--dry-run", is_flag=True, help="Only say how many accounts would receive it.")
 @with_appcontext
 def emails_broadcast_command(
-    subject: str, body_file: str, role: str | None, status: str | None, dry_run: bool
+    subject: str,
+    body_file: str,
+    role: str | None,
+    status: str | None,
+    scheduled_at: datetime | None,
+    expires_at: datetime | None,
+    dry_run: bool,
 ) -> None:
     """Queue one message to every matching account."""
     from portal import operations
@@ -587,22 +982,87 @@ def emails_broadcast_command(
     wanted_role = parse_role(role) if role else None
     wanted_status = parse_status(status) if status else None
     body = read_body_file(body_file)
+    when = emails.schedule_words(scheduled_at, expires_at)
     try:
-        emails.check_message(subject, body)
+        emails.check_broadcast(
+            subject, body, EMAIL.NORMAL, scheduled_at=scheduled_at, expires_at=expires_at
+        )
         total = operations.count_recipients(wanted_role, wanted_status)
         if dry_run:
-            click.echo(f"Would queue {total} message(s), one per matching account; none queued.")
+            click.echo(
+                f"Would queue {total} message(s), one per matching account{when}; none queued."
+            )
             return
         if not total:
             click.echo("No account matches; nothing was queued.")
             return
         with click.progressbar(length=total, label="Queueing") as bar:
             queued = operations.broadcast(
-                subject, body, role=wanted_role, status=wanted_status, progress=bar.update
+                subject,
+                body,
+                role=wanted_role,
+                status=wanted_status,
+                scheduled_at=scheduled_at,
+                expires_at=expires_at,
+                progress=bar.update,
             )
     except emails.QueueError as error:
         raise fail(str(error)) from None
-    click.echo(f"Queued {queued} message(s).")
+    click.echo(f"Queued {queued} message(s){when}.")
+
+
+# -- backups ---------------------------------------------------------------------
+
+
+@click.command("backup", epilog=EXIT_CODES)
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Replace PATH if it exists.")
+@with_appcontext
+def backup_command(path: Path | None, yes: bool) -> None:
+    """Copy the database to a file (default: instance/backups/).
+
+    SQLite through its online backup API, PostgreSQL with pg_dump (custom
+    format, the schema holding the tables); the site may keep running.
+    """
+    from portal import backup
+
+    try:
+        database = backup.database_of(db.engine)
+        if path is None:
+            path = backup.default_path(current_app.instance_path, database.kind, None)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        size = backup.create(database, path, overwrite=yes)
+    except backup.BackupError as error:
+        raise fail(str(error)) from None
+    click.echo(f"Backed up {database.label} to {path} ({size:,} bytes).")
+
+
+@click.command("restore", epilog=EXIT_CODES)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Replace what the database holds now.")
+@with_appcontext
+def restore_command(path: Path, yes: bool) -> None:
+    """Replace the database with a backup made by `backup`.
+
+    The file must be a backup of this kind of database (a SQLite file or a
+    pg_dump archive of the same schema). The restore is all or nothing.
+    """
+    from portal import backup
+
+    try:
+        database = backup.database_of(db.engine)
+        backup.check(database, path)
+        if backup.has_tables(db.engine) and not yes:
+            raise fail(f"{database.label} holds data: pass --yes to replace it with {path}.")
+        # Our own connections would hold locks the restore waits for.
+        db.session.remove()
+        db.engine.dispose()
+        backup.restore(database, path)
+    except backup.BackupError as error:
+        raise fail(str(error)) from None
+    click.echo(f"Restored {database.label} from {path}.")
+    for message in _database_problems():
+        click.echo(message, err=True)
 
 
 def shell_context() -> dict[str, Any]:
@@ -634,6 +1094,8 @@ def init_cli(app: Flask) -> None:
         users_group,
         seed_command,
         emails_group,
+        backup_command,
+        restore_command,
     ):
         app.cli.add_command(command)
     app.shell_context_processor(shell_context)

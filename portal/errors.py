@@ -26,6 +26,7 @@ from portal.emails.queue import enqueue
 from portal.extensions import db
 from portal.extensions import limiter
 from portal.extensions import login_manager
+from portal.metrics import count_rate_limited
 
 PAGES = {403, 404, 405, 429, 500}
 PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -37,6 +38,7 @@ def render_error(error: HTTPException) -> tuple[str, int, dict[str, str]]:
     headers: dict[str, str] = {}
     retry_after = None
     if code == 429:
+        count_rate_limited()
         retry_after = _retry_after_seconds()
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)
@@ -121,7 +123,8 @@ def report_error(error: BaseException) -> None:
                 "error_report",
                 {
                     "method": request.method,
-                    "path": request.path,
+                    "path": reported_path(),
+                    "request_id": g.get("request_id"),
                     "fingerprint": fingerprint,
                     "details": details,
                 },
@@ -131,6 +134,14 @@ def report_error(error: BaseException) -> None:
     except Exception:  # noqa: BLE001 - reporting must never hide the original error
         db.session.rollback()
         current_app.logger.exception("could not queue the error report %s", fingerprint)
+
+
+def reported_path() -> str:
+    """The request's path for a report, with any link token in it masked."""
+    token = (request.view_args or {}).get("token")
+    if isinstance(token, str) and token:
+        return request.path.replace(token, "[token]")
+    return request.path
 
 
 def refuse_nul_in_url() -> None:

@@ -5,6 +5,7 @@ from portal.comments.models import Comment
 from portal.emails.models import Attempt
 from portal.emails.models import Email
 from portal.posts.models import Post
+from portal.users.models import ProviderIdentity
 from portal.users.models import User
 
-__all__ = ["AuditEvent", "Attempt", "Comment", "Email", "Post", "User"]
+__all__ = ["AuditEvent", "Attempt", "Comment", "Email", "Post", "ProviderIdentity", "User"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -34,7 +35,10 @@ from portal.extensions import db
 from portal.posts import services as posts
 from portal.posts.models import Post
 from portal.users import constants as USER
+from portal.users import mfa
+from portal.users import oidc as providers
 from portal.users import services as users
+from portal.users import sessions
 from portal.users.models import User
 
 # -- posts with their comments ---------------------------------------------------
@@ -132,6 +136,11 @@ def delete_account(user: User, *, actor: User | None, keep_content: bool) -> Non
             "role": [USER.ROLE[user.role], None],
         },
     )
+    # Its sessions, second factor and provider identities go too (SQLite may
+    # not enforce ON DELETE CASCADE, and may give a later account the same id).
+    sessions.end_all(user)
+    mfa.forget(user)
+    providers.forget_identities(user)
     db.session.execute(delete(User).where(User.id == user.id))
     db.session.commit()
 
@@ -183,12 +192,14 @@ def broadcast(
     status: int | None = None,
     created_by_id: int | None = None,
     priority: int = EMAIL.NORMAL,
+    scheduled_at: datetime | None = None,
+    expires_at: datetime | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Queue one message to every matching account's stored address; return how many.
 
     Everything that could refuse the whole broadcast (subject, body, sender,
-    filters, priority) is checked before the first row is queued. Accounts are
+    filters, priority, schedule) is checked before the first row is queued. Accounts are
     read by id in pages of ``emails.CHUNK_SIZE`` and each page is committed
     before the next is read, so memory stays flat however many accounts match;
     a server-side cursor would not survive those commits. ``progress`` receives
@@ -196,7 +207,10 @@ def broadcast(
     refuses (left over from before validation) is skipped and logged, not
     allowed to stop the rest.
     """
-    subject, body = emails.check_broadcast(subject, body, priority)
+    subject, body = emails.check_broadcast(
+        subject, body, priority, scheduled_at=scheduled_at, expires_at=expires_at
+    )
+    scheduled_at, expires_at = emails.check_schedule(scheduled_at, expires_at, priority=priority)
     query = recipients(role, status).with_only_columns(User.id, User.email)
     context = emails.message_context(body)
     queued = 0
@@ -214,6 +228,8 @@ def broadcast(
                     context,
                     priority=priority,
                     created_by_id=created_by_id,
+                    scheduled_at=scheduled_at,
+                    expires_at=expires_at,
                 )
             except InvalidHeader as error:
                 current_app.logger.warning(
@@ -236,6 +252,7 @@ def broadcast(
                 # The audience, by name as every other event names roles and statuses.
                 **({"role": [None, USER.ROLE[role]]} if role is not None else {}),
                 **({"status": [None, USER.STATUS[status]]} if status is not None else {}),
+                **emails.schedule_changes(scheduled_at, expires_at),
             },
         )
         db.session.commit()

@@ -12,16 +12,22 @@ about a kind of thing ("may this person add a post?").
 
 Actions use the vocabulary of Django admin's ``has_*_permission``: view, add,
 change, delete, plus export, moderate and the account-specific
-change_role and change_status.
+change_role, change_status, end_sessions and reset_second_factor.
+
+Where ``MFA_REQUIRED_ROLES`` names an account's role, its staff and admin
+powers hold only on a session that passed a second factor: until then the
+gate answers ``SECOND_FACTOR_REQUIRED`` for anything only those powers allow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
+from flask import current_app
 from flask import g
 from flask import has_request_context
 from flask_login import current_user
@@ -53,7 +59,20 @@ EXPORT = "export"
 MODERATE = "moderate"  # publish, hide, approve, reject, mark as spam
 CHANGE_ROLE = "change_role"
 CHANGE_STATUS = "change_status"
-ACTIONS = (VIEW, ADD, CHANGE, DELETE, EXPORT, MODERATE, CHANGE_ROLE, CHANGE_STATUS)
+END_SESSIONS = "end_sessions"  # sign an account out of one browser or all of them
+RESET_SECOND_FACTOR = "reset_second_factor"  # remove another account's authenticator
+ACTIONS = (
+    VIEW,
+    ADD,
+    CHANGE,
+    DELETE,
+    EXPORT,
+    MODERATE,
+    CHANGE_ROLE,
+    CHANGE_STATUS,
+    END_SESSIONS,
+    RESET_SECOND_FACTOR,
+)
 
 # -- subjects ------------------------------------------------------------------
 
@@ -76,6 +95,15 @@ _SUBJECT_OF_CLASS = {
 
 NOT_ALLOWED = "You are not allowed to do that."
 LAST_ADMIN = "This is the last active admin: make another account an active admin first."
+SECOND_FACTOR_REQUIRED = (
+    "Your role needs a second factor: set up an authenticator app for your account "
+    "(and sign in with it) before using the back office."
+)
+# The users layer installs, per app, the answer to "has this request's session
+# passed the second factor its account has?" under this key; the gate only asks.
+SECOND_FACTOR_CHECK = "portal.second_factor_check"
+# What a role that needs a second factor holds only after passing one.
+_ELEVATED = frozenset({admin_need, staff_need, moderator_need})
 
 
 # -- needs ---------------------------------------------------------------------
@@ -101,6 +129,31 @@ def _needs_of(actor: Any) -> set[Need]:
     if identity is not None and identity.id == actor.id and identity.provides:
         return set(identity.provides)
     return needs_for(actor)
+
+
+def _from_identity(actor: Any) -> bool:
+    """Tell whether ``actor`` is this request's signed-in account (its needs are the identity's)."""
+    if not has_request_context() or not getattr(actor, "is_authenticated", False):
+        return False
+    identity = g.get("identity")
+    return bool(identity is not None and identity.id == actor.id and identity.provides)
+
+
+def second_factor_required(user: Any) -> bool:
+    """Tell whether the account's role must pass a second factor (``MFA_REQUIRED_ROLES``)."""
+    return USER.ROLE.get(user.role) in (current_app.config.get("MFA_REQUIRED_ROLES") or ())
+
+
+def second_factor_missing(actor: Any) -> bool:
+    """Tell whether ``actor``, signed in on this request, still owes the second factor.
+
+    Only this request's own account is asked about: nothing is known of
+    another account's sessions. With no check installed, it is owed.
+    """
+    if not _from_identity(actor) or not second_factor_required(actor):
+        return False
+    check = current_app.extensions.get(SECOND_FACTOR_CHECK)
+    return check is None or not check(actor)
 
 
 def _same(actor: Any, other: Any) -> bool:
@@ -162,7 +215,15 @@ def refusal(
         raise ValueError(f"The gate knows no rule for {action!r} on {subject!r}.")
     system = actor is None
     needs = frozenset() if system else frozenset(_needs_of(actor))
-    return rule(Question(actor, action, obj, needs, system, role, status))
+    full = Question(actor, action, obj, needs, system, role, status)
+    if system or not needs & _ELEVATED or not second_factor_missing(actor):
+        return rule(full)
+    # Asked as if the role's powers were not held; refused for that alone, the
+    # answer says what would lift it.
+    answer = rule(replace(full, needs=needs - _ELEVATED))
+    if answer is not None and rule(full) is None:
+        return SECOND_FACTOR_REQUIRED
+    return answer
 
 
 def subject_of(obj: Any) -> str:
@@ -202,6 +263,19 @@ def _account(q: Question) -> str | None:
         if q.about_one and q.obj.role != USER.USER and not is_admin:
             return "Only an admin can change the status of a staff or admin account."
         return _last_admin(q, demoted=q.status is not None and q.status != USER.ACTIVE)
+    if q.action == END_SESSIONS:
+        # Everyone may sign themselves out anywhere; staff, USER accounts; admins, anyone.
+        if q.on_yourself():
+            return None
+        if not q.holds(staff_need):
+            return "Only staff can end another account's sessions."
+        if q.about_one and q.obj.role != USER.USER and not is_admin:
+            return "Only an admin can end the sessions of a staff or admin account."
+        return None
+    if q.action == RESET_SECOND_FACTOR:
+        if q.on_yourself():
+            return "You cannot reset your own second factor: turn it off from your account page."
+        return _unless(is_admin, "Only an admin can reset another account's second factor.")
     if q.action == CHANGE:
         if not is_admin:
             return "Only an admin can edit accounts."
@@ -289,10 +363,13 @@ _RULES: dict[str, Callable[[Question], str | None]] = {
 def accounts_that_can(users: Any, action: str, subject: str) -> Any:
     """The SQL condition on ``users`` (the account model) for who may ``action`` ``subject``.
 
-    For work on many accounts at once (the seed picks its writers with it);
+    For work on many accounts at once (the seed picks its writers with it,
+    session housekeeping the back-office accounts, whose lifetimes are shorter);
     only questions without a per-row rule have one.
     """
     staff = users.role.in_((USER.ADMIN, USER.STAFF))
+    if action == VIEW and subject == ADMIN_SITE:
+        return staff
     if action == ADD and subject in (POST, COMMENT):
         return or_(users.status == USER.ACTIVE, staff)
     if action == MODERATE and subject in (POST, COMMENT):

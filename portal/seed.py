@@ -321,6 +321,15 @@ def ensure_demo_accounts() -> None:
     db.session.commit()
 
 
+def demo_accounts_plan() -> tuple[list[str], list[str]]:
+    """Return the demo addresses ``ensure_demo_accounts`` would create, and those it would reset."""
+    create: list[str] = []
+    reset: list[str] = []
+    for _role, _name, email, _password in DEMO_ACCOUNTS:
+        (create if accounts.get_by_email(email) is None else reset).append(email)
+    return create, reset
+
+
 def accounts_with_demo_passwords() -> list[User]:
     """Return the accounts that a published demo password signs in to.
 

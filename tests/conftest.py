@@ -147,6 +147,7 @@ class AppState:
     config: dict[str, Any]
     extensions: dict[str, Any]
     limiter: dict[str, Any]
+    limits: dict[str, Any]
 
     @classmethod
     def of(cls, app: Flask) -> AppState:
@@ -154,6 +155,7 @@ class AppState:
             config=copy.deepcopy(dict(app.config)),
             extensions=dict(app.extensions),
             limiter=dict(vars(limiter)),
+            limits=dict(vars(limiter.limit_manager)),
         )
 
     def restore(self, app: Flask) -> None:
@@ -164,7 +166,10 @@ class AppState:
         app.extensions.update(self.extensions)
         outbox(app).clear()
         # The limiter is one object; an app a test built re-binds it to its own storage.
+        # Its limit manager too: an app built with RATELIMIT_DEFAULT sets default
+        # limits on it in place, which would then apply to the shared app.
         vars(limiter).update(self.limiter)
+        vars(limiter.limit_manager).update(self.limits)
         limiter.reset()
 
 

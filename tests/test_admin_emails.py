@@ -321,6 +321,127 @@ def test_compose_refuses_bad_input_and_queues_nothing(client, auth, data, messag
     assert db.session.execute(select(func.count(Email.id))).scalar_one() == 0
 
 
+def later(**offset):
+    """A whole-minute UTC moment this far ahead, and how the datetime-local field writes it."""
+    moment = (utcnow() + timedelta(**offset)).replace(second=0, microsecond=0)
+    return moment, f"{moment:%Y-%m-%dT%H:%M}"
+
+
+def test_compose_offers_the_two_optional_times(client, auth):
+    sign_in("staff", auth)
+    page = client.get("/admin/email_compose/").get_data(as_text=True)
+    assert re.search(r'<input[^>]*id="scheduled_at"[^>]*type="datetime-local"', page)
+    assert re.search(r'<input[^>]*id="expires_at"[^>]*type="datetime-local"', page)
+    assert "Send at (UTC)" in page and "Give up at (UTC)" in page
+
+
+def test_compose_schedules_a_group_and_says_so_in_the_preview(client, auth):
+    factories.UserFactory.create_batch(2)
+    sign_in("staff", auth)
+    start, start_field = later(days=1)
+    end, end_field = later(days=2)
+    form = {
+        "audience": "group",
+        "role": "2",
+        "status": "",
+        "subject": "Maintenance",
+        "body": "Tonight.",
+        "scheduled_at": start_field,
+        "expires_at": end_field,
+    }
+
+    preview = compose(client, preview="1", **form)
+
+    page = preview.get_data(as_text=True)
+    assert (
+        f"Scheduled: to be sent from {start:%Y-%m-%d %H:%M} UTC, "
+        f"expiring at {end:%Y-%m-%d %H:%M} UTC." in page
+    )
+    assert f'value="{start_field}"' in page  # kept for the confirming post
+    assert db.session.execute(select(func.count(Email.id))).scalar_one() == 0
+
+    sent = compose(client, confirm="1", **form)
+
+    assert sent.status_code == 302
+    rows = db.session.execute(select(Email)).scalars().all()
+    assert {(r.scheduled_at, r.next_attempt_at, r.expires_at) for r in rows} == {
+        (start, start, end)
+    }
+    assert len(rows) == 2  # the two USER accounts
+
+
+def test_compose_to_one_address_can_be_held_until_later(client, auth):
+    sign_in("staff", auth)
+    start, start_field = later(hours=3)
+
+    compose(
+        client,
+        confirm="1",
+        audience="address",
+        address="ann@example.com",
+        subject="Hi",
+        body="Later.",
+        scheduled_at=start_field,
+    )
+
+    [row] = db.session.execute(select(Email)).scalars().all()
+    assert (row.scheduled_at, row.expires_at) == (start, None)
+
+
+@pytest.mark.parametrize(
+    ("times", "message"),
+    [
+        ({"scheduled_at": {"minutes": -5}}, "The time to send must be in the future."),
+        ({"expires_at": {"hours": -1}}, "The expiry must be in the future."),
+        (
+            {"scheduled_at": {"days": 2}, "expires_at": {"days": 1}},
+            "The expiry must come after the time to send.",
+        ),
+    ],
+)
+@pytest.mark.parametrize("button", ["preview", "confirm"])
+def test_compose_refuses_a_schedule_in_the_past_or_out_of_order(
+    client, auth, times, message, button
+):
+    sign_in("staff", auth)
+    fields = {name: later(**offset)[1] for name, offset in times.items()}
+
+    response = compose(
+        client,
+        audience="address",
+        address="ann@example.com",
+        subject="Hi",
+        body="x",
+        **{button: "1"},
+        **fields,
+    )
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert f'<div class="invalid-feedback d-block">{html.escape(message)}</div>' in page
+    assert "This will queue" not in page
+    assert db.session.execute(select(func.count(Email.id))).scalar_one() == 0
+
+
+@pytest.mark.parametrize("field", ["scheduled_at", "expires_at"])
+def test_compose_refuses_a_time_it_cannot_read(client, auth, field):
+    sign_in("staff", auth)
+
+    response = compose(
+        client,
+        confirm="1",
+        audience="address",
+        address="ann@example.com",
+        subject="Hi",
+        body="x",
+        **{field: "next tuesday"},
+    )
+
+    assert response.status_code == 200
+    assert "Not a valid datetime value." in response.get_data(as_text=True)
+    assert db.session.execute(select(func.count(Email.id))).scalar_one() == 0
+
+
 def test_dashboard_shows_the_queue_panel(client, auth):
     factories.EmailFactory.create_batch(2)
     factories.EmailFactory(state=EMAIL.FAILED)

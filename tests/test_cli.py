@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -28,6 +29,7 @@ from sqlalchemy import text
 from config import config_for
 from portal import create_app
 from portal import security
+from portal.audit.models import AuditEvent
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
 from portal.emails.models import Attempt
@@ -1303,13 +1305,26 @@ def test_emails_worker_once_with_nothing_due_stops_at_once(
 
 # -- help ------------------------------------------------------------------------
 
-TASKS = {"check", "create-admin", "db", "emails", "init", "run", "seed", "shell", "users"}
+TASKS = {
+    "backup",
+    "check",
+    "create-admin",
+    "db",
+    "emails",
+    "init",
+    "restore",
+    "run",
+    "seed",
+    "shell",
+    "users",
+}
 
 
 def one_line_commands(help_text: str) -> set[str]:
     """Return the names under "Commands:", checking each has a help on its own line."""
     names = set()
-    for line in help_text.split("\nCommands:\n", 1)[1].splitlines():
+    # The commands end where the exit-status table begins.
+    for line in help_text.split("\nCommands:\n", 1)[1].split("\n\n", 1)[0].splitlines():
         match = re.fullmatch(r"  (\S+)  +(\S.*)", line)
         assert match, f"not one line per command: {line!r}"
         names.add(match.group(1))
@@ -1359,3 +1374,362 @@ def test_shell_preloads_the_database_every_model_and_the_constants(app: Flask) -
     for model in models.__all__:
         assert names[model] is getattr(models, model), model
     assert {"USER", "POST", "COMMENT", "EMAIL", "AUDIT"} <= set(names)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["users"], ["emails"], ["check"], ["seed"], ["backup"], ["restore"]],
+    ids=lambda command: command[0],
+)
+def test_help_ends_with_what_each_exit_status_means(
+    runner: FlaskCliRunner, command: list[str]
+) -> None:
+    result = runner.invoke(args=[*command, "--help"])
+
+    assert result.exit_code == 0
+    table = result.output.split("\n\n")[-1].splitlines()
+    assert table[0] == "  Exit status:"
+    assert table[1] == "    0  done (a dry run included)"
+    assert table[2] == "    1  refused or invalid input: the message says why"
+    assert table[-1] == "    2  usage: an unknown option, or a missing or malformed value"
+
+
+# -- users list: JSON and search -------------------------------------------------
+
+
+def listed_json(result: Result) -> dict[str, Any]:
+    """The one JSON document `users list --json` printed, with nothing else on stdout."""
+    assert_no_traceback(result)
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    document = json.loads(result.stdout)
+    assert isinstance(document, dict)
+    return document
+
+
+def test_users_list_json_is_one_document_newest_first(
+    runner: FlaskCliRunner, people: dict[str, User]
+) -> None:
+    result = runner.invoke(args=["users", "list", "--json", "--limit", "3"])
+
+    document = listed_json(result)
+    assert (document["total"], document["shown"]) == (5, 3)
+    assert [row["email"] for row in document["accounts"]] == [
+        "on@example.com",
+        "off@example.com",
+        "new@example.com",
+    ]
+    off = people["off@example.com"]
+    assert document["accounts"][1] == {
+        "id": off.id,
+        "email": "off@example.com",
+        "name": off.name,
+        "role": "user",
+        "status": "inactive",
+        "created_at": off.created_at.isoformat(),
+        "last_login_at": None,
+    }
+    assert "hash" not in result.stdout
+
+
+def test_users_list_json_follows_the_filters(
+    runner: FlaskCliRunner, people: dict[str, User]
+) -> None:
+    result = runner.invoke(args=["users", "list", "--json", "--role", "user", "--status", "new"])
+
+    document = listed_json(result)
+    assert [row["email"] for row in document["accounts"]] == ["new@example.com"]
+    assert document["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        ("ADA", ["ada@example.org"]),  # the name, in any case
+        ("lace", ["ada@example.org"]),  # the middle of a name
+        ("example.net", ["bo@example.net"]),  # the middle of an address
+        ("example", ["bo@example.net", "ada@example.org", "pc@example.org"]),
+        ("100%", ["pc@example.org"]),  # a LIKE wildcard matches itself only
+        ("_", []),
+    ],
+)
+def test_users_list_search_finds_a_piece_of_the_name_or_address(
+    runner: FlaskCliRunner, search: str, expected: list[str]
+) -> None:
+    start = utcnow() - timedelta(hours=1)
+    UserFactory(name="Ada Lovelace", email="ada@example.org", created_at=start)
+    UserFactory(name="Bo", email="bo@example.net", created_at=start + timedelta(minutes=1))
+    UserFactory(name="Sure 100% Pc", email="pc@example.org", created_at=start)
+
+    result = runner.invoke(args=["users", "list", "--json", "--search", search])
+
+    emails = [row["email"] for row in listed_json(result)["accounts"]]
+    assert sorted(emails) == sorted(expected)
+    table = runner.invoke(args=["users", "list", "--search", search])
+    assert sorted(listed_emails(table)) == sorted(expected)
+
+
+def test_users_list_refuses_a_blank_search(runner: FlaskCliRunner, people: dict[str, User]) -> None:
+    fails_with(
+        runner.invoke(args=["users", "list", "--search", "  "]),
+        "--search needs some text to look for.",
+    )
+
+
+def test_users_list_orders_accounts_that_joined_together_by_id(runner: FlaskCliRunner) -> None:
+    moment = utcnow() - timedelta(hours=1)
+    made = [UserFactory(created_at=moment) for _ in range(4)]
+
+    first = listed_json(runner.invoke(args=["users", "list", "--json"]))
+    again = listed_json(runner.invoke(args=["users", "list", "--json", "--limit", "2"]))
+
+    ids = [row["id"] for row in first["accounts"]]
+    assert ids == sorted((user.id for user in made), reverse=True)
+    assert [row["id"] for row in again["accounts"]] == ids[:2]
+
+
+def test_users_list_json_errors_go_to_stderr(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["users", "list", "--json", "--role", "boss"])
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == "Error: Unknown role 'boss'; use one of: admin, staff, user.\n"
+
+
+# -- users set-role / set-status --dry-run ----------------------------------------
+
+
+NOBODY = "nobody@example.com"
+ROLES = "admin, staff, user"
+STATES = "inactive, new, active"
+
+
+def audit_count() -> int:
+    db.session.rollback()
+    return db.session.execute(select(func.count(AuditEvent.id))).scalar_one()
+
+
+@pytest.mark.parametrize(
+    ("command", "value", "said"),
+    [
+        ("set-role", "staff", "Would make uma@example.com staff (now user); nothing was changed."),
+        (
+            "set-status",
+            "inactive",
+            "Would make uma@example.com inactive (now active); nothing was changed.",
+        ),
+    ],
+)
+def test_a_dry_run_says_what_would_change_and_changes_nothing(
+    runner: FlaskCliRunner, command: str, value: str, said: str
+) -> None:
+    UserFactory(email="uma@example.com")
+    events = audit_count()
+
+    result = runner.invoke(args=["users", command, "uma@example.com", value, "--dry-run"])
+
+    assert_no_traceback(result)
+    assert result.exit_code == 0
+    assert result.output == said + "\n"
+    user = account("uma@example.com")
+    assert user is not None
+    assert (user.role, user.status, user.session_version) == (USER.USER, USER.ACTIVE, 1)
+    assert audit_count() == events
+    # The real run afterwards still does it: the dry run left no half-made change behind.
+    real = runner.invoke(args=["users", command, "uma@example.com", value])
+    assert real.output == f"uma@example.com is now {value}.\n"
+    assert audit_count() == events + 1
+
+
+def test_a_dry_run_of_no_change_says_so(runner: FlaskCliRunner) -> None:
+    StaffFactory(email="sam@example.com")
+
+    result = runner.invoke(args=["users", "set-role", "sam@example.com", "staff", "--dry-run"])
+
+    assert result.exit_code == 0
+    assert result.output == "sam@example.com is already staff; nothing would change.\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["set-role", "ada@example.com", "user"], security.LAST_ADMIN),
+        (["set-status", "ada@example.com", "inactive"], security.LAST_ADMIN),
+        (["set-role", "nobody@example.com", "user"], f"No account uses the address {NOBODY!r}."),
+        (["set-role", "ada@example.com", "owner"], f"Unknown role 'owner'; use one of: {ROLES}."),
+        (["set-status", "ada@example.com", "x"], f"Unknown status 'x'; use one of: {STATES}."),
+    ],
+)  # fmt: skip
+def test_a_dry_run_meets_the_same_refusals_as_the_real_run(
+    runner: FlaskCliRunner, args: list[str], message: str
+) -> None:
+    AdminFactory(email="ada@example.com")
+    events = audit_count()
+
+    real = runner.invoke(args=["users", *args])
+    dry = runner.invoke(args=["users", *args, "--dry-run"])
+
+    fails_with(real, message)
+    fails_with(dry, message)
+    admin = account("ada@example.com")
+    assert admin is not None
+    assert (admin.role, admin.status, admin.session_version) == (USER.ADMIN, USER.ACTIVE, 1)
+    assert audit_count() == events
+
+
+# -- check --json ----------------------------------------------------------------
+
+
+def test_check_json_lists_each_problem_with_its_level_and_exits_1(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.instance_path = str(tmp_path)
+    for name in PRODUCTION_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PORTAL_BASE_URL", "http://portal.example.com")
+    monkeypatch.setenv("MAIL_TRANSPORT", "smtp")
+    monkeypatch.setenv("SECRET_KEY", secrets.token_hex(32))
+    monkeypatch.setenv("TRUSTED_HOSTS", "portal.example.com")
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+
+    result = runner.invoke(args=["check", "--json"])
+
+    assert_no_traceback(result)
+    assert result.exit_code == 1
+    assert result.stderr == "Error: 3 problem(s) found.\n"
+    assert json.loads(result.stdout) == {
+        "ready": False,
+        "problems": [
+            {"level": "error", "area": "settings", "message": REDIS_PROBLEM},
+            {
+                "level": "error",
+                "area": "settings",
+                "message": "PORTAL_BASE_URL must be the site's https:// address: "
+                "email links are built from it.",
+            },
+            {
+                "level": "error",
+                "area": "database",
+                "message": "The database schema is not up to date: "
+                "run `python manage.py db upgrade`.",
+            },
+        ],
+    }
+
+
+def test_check_json_says_ready_with_exit_0(
+    make_app: Any, tmp_path: Path, sqlite_file: str, production_env: None
+) -> None:
+    app = make_app(SQLALCHEMY_DATABASE_URI=sqlite_file)
+    app.instance_path = str(tmp_path)
+    with running(app) as runner:
+        assert runner.invoke(args=["init"]).exit_code == 0
+
+        result = runner.invoke(args=["check", "--json"])
+
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    assert json.loads(result.stdout) == {"ready": True, "problems": []}
+
+
+def test_check_json_names_accounts_with_a_demo_password(
+    ready_for_check: FlaskCliRunner,
+) -> None:
+    AdminFactory(email="root@example.org", password="admin-portal-demo-1")
+
+    result = ready_for_check.invoke(args=["check", "--json"])
+
+    assert result.exit_code == 1
+    [problem] = json.loads(result.stdout)["problems"]
+    assert (problem["level"], problem["area"]) == ("error", "accounts")
+    assert "root@example.org" in problem["message"]
+
+
+# -- seed --dry-run --------------------------------------------------------------
+
+
+def test_seed_dry_run_says_what_it_would_load_and_loads_nothing(
+    runner: FlaskCliRunner,
+) -> None:
+    events = audit_count()
+
+    result = runner.invoke(args=["seed", "--dry-run", "--users", "1200", "--comments", "5"])
+
+    assert_no_traceback(result)
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        "Would create the demo accounts admin@example.com, staff@example.com, user@example.com.",
+        "Would add 5 demo posts and 7 demo comments.",
+        "Would add 1,200 account(s), 0 post(s) and 5 comment(s).",
+        "Nothing was changed.",
+    ]
+    assert account_count() == 0
+    assert audit_count() == events
+
+
+def test_seed_dry_run_after_a_seed_would_reset_the_demo_accounts(
+    runner: FlaskCliRunner,
+) -> None:
+    assert runner.invoke(args=["seed"]).exit_code == 0
+    runner.invoke(args=["users", "set-status", "staff@example.com", "inactive"])
+
+    result = runner.invoke(args=["seed", "--dry-run"])
+
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        "Would reset the demo accounts admin@example.com, staff@example.com, user@example.com "
+        "(role, status and password as printed; their sessions end).",
+        "Nothing was changed.",
+    ]
+    staff = account("staff@example.com")
+    assert staff is not None
+    assert staff.status == USER.INACTIVE
+
+
+def test_seed_dry_run_refuses_what_the_real_seed_refuses(
+    runner: FlaskCliRunner, make_app: Any
+) -> None:
+    fails_with(
+        runner.invoke(args=["seed", "--users", "-5", "--dry-run"]), "--users must be zero or more."
+    )
+    with running(production_app(make_app)) as production:
+        fails_with(
+            production.invoke(args=["seed", "--dry-run"]),
+            "Refusing to seed a production database; pass --force if you mean it.",
+        )
+        fails_with(
+            production.invoke(args=["seed", "--force", "--posts", "3", "--dry-run"]),
+            "No account may write posts: add --users N.",
+        )
+        planned = production.invoke(args=["seed", "--force", "--users", "2", "--dry-run"])
+        assert planned.output.splitlines() == [
+            "Would add 2 account(s), 0 post(s) and 0 comment(s).",
+            "Nothing was changed.",
+        ]
+        assert account_count() == 0
+
+
+def test_a_dry_run_on_a_database_of_its_own_commits_nothing(backend: str, tmp_path: Path) -> None:
+    """Outside the test transaction: what a dry run leaves is what another connection reads."""
+    from tests.test_backup import own_app
+
+    with own_app(backend, tmp_path, "dry_run") as app:
+        UserFactory(email="uma@example.com")
+        queued = EmailFactory(state=EMAIL.QUEUED)
+        runner = app.test_cli_runner()
+
+        results = [
+            runner.invoke(args=["users", "set-role", "uma@example.com", "staff", "--dry-run"]),
+            runner.invoke(args=["users", "set-status", "uma@example.com", "new", "--dry-run"]),
+            runner.invoke(args=["emails", "cancel", "--all", "--state", "queued", "--dry-run"]),
+            runner.invoke(args=["emails", "retry", "--id", str(queued.id), "--dry-run"]),
+        ]
+
+        assert [result.exit_code for result in results] == [0, 0, 0, 0]
+        assert results[2].output == "Would cancel 1 message(s); nothing was changed.\n"
+        db.session.remove()
+        with db.engine.connect() as other:
+            role, status = other.execute(select(User.role, User.status)).one()
+            state = other.execute(select(Email.state)).scalar_one()
+            events = other.execute(select(func.count(AuditEvent.id))).scalar_one()
+        assert (role, status, state, events) == (USER.USER, USER.ACTIVE, EMAIL.QUEUED, 0)

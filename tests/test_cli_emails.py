@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import datetime
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from portal import operations
+from portal.audit.models import AuditEvent
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
 from portal.emails import services
@@ -34,6 +36,7 @@ from tests.factories import UserFactory
 from tests.helpers import assert_no_traceback
 from tests.helpers import deliver
 from tests.helpers import fails_with
+from tests.helpers import statements
 from tests.helpers import text_of
 
 BODY = "Hello <b>everyone</b> & welcome.\n\nThe portal moves tonight.\nExpect a short outage.\n"
@@ -656,7 +659,7 @@ def test_retry_needs_failed_or_an_id(runner: FlaskCliRunner) -> None:
 
     result = runner.invoke(args=["emails", "retry"])
 
-    fails_with(result, "Say which messages to retry: --failed, --id N, or both.")
+    fails_with(result, "Say which messages to retry: --failed, --id N, or --all with a filter.")
     assert state_of(failed) == EMAIL.FAILED
 
 
@@ -716,7 +719,7 @@ def test_cancel_cancels_queued_and_failed_only(
 def test_cancel_needs_an_id(runner: FlaskCliRunner) -> None:
     fails_with(
         runner.invoke(args=["emails", "cancel"]),
-        "Say which messages to cancel: --id N, repeated for more.",
+        "Say which messages to cancel: --id N (repeat for more) or --all with a filter.",
     )
 
 
@@ -916,7 +919,8 @@ def test_emails_help_lists_every_command_with_one_line(runner: FlaskCliRunner) -
     result = runner.invoke(args=["emails", "--help"])
 
     assert result.exit_code == 0
-    listed = result.output.split("\nCommands:\n", 1)[1].splitlines()
+    # The commands end where the exit-status table begins.
+    listed = result.output.split("\nCommands:\n", 1)[1].split("\n\n", 1)[0].splitlines()
     summaries = {}
     for line in listed:
         match = re.fullmatch(r"  (\S+)  +(\S.*)", line)
@@ -937,7 +941,7 @@ def test_each_queue_command_explains_itself_and_its_options(
     usage, summary, rest = result.output.split("\n\n", 2)
     assert re.fullmatch(rf"Usage: \S+ emails {command} \[OPTIONS\]", usage)
     assert re.fullmatch(r"  [A-Z][^\n]+\.", summary)
-    options = rest.split("Options:\n", 1)[1]
+    options = rest.split("Options:\n", 1)[1].split("\n\n", 1)[0]
     for line in options.splitlines():
         # Each option is followed by its help on the same line (or a continuation).
         assert re.fullmatch(r"  -\S.*?  +\S.*|  {4,}\S.*", line), line
@@ -987,3 +991,418 @@ def test_worker_survives_losing_the_database(app, monkeypatch):
     totals = worker.run()
     assert len(calls) == 3
     assert totals.sent == 2
+
+
+# -- retry / cancel --all with filters, and --dry-run ----------------------------
+
+
+def audit_events() -> list[AuditEvent]:
+    db.session.expire_all()
+    return list(db.session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars())
+
+
+def aged_row(state: int, *, days: float = 0, **values: object) -> Email:
+    return EmailFactory(state=state, created_at=utcnow() - timedelta(days=days), **values)
+
+
+def updates_of(statements: list[str]) -> int:
+    return sum(1 for statement in statements if statement.lstrip().upper().startswith("UPDATE"))
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_retry_all_requeues_every_match_in_two_statements_and_one_audit_event(
+    runner: FlaskCliRunner, count: int
+) -> None:
+    failed = [EmailFactory(state=EMAIL.FAILED, attempts=5) for _ in range(count)]
+    cancelled = EmailFactory(state=EMAIL.CANCELLED)
+    sent = EmailFactory(state=EMAIL.SENT)
+    before = len(audit_events())
+
+    with statements() as seen:
+        result = runner.invoke(args=["emails", "retry", "--all", "--state", "failed"])
+
+    assert_no_traceback(result)
+    assert result.exit_code == 0
+    assert result.output == f"Queued {count} message(s) for delivery now.\n"
+    assert {state_of(email) for email in failed} == {EMAIL.QUEUED}
+    restarted = {email.id for email in failed}
+    assert {r.attempts for r in all_rows() if r.id in restarted} == {0}
+    assert (state_of(cancelled), state_of(sent)) == (EMAIL.CANCELLED, EMAIL.SENT)
+    assert updates_of(seen) == 2  # restart the failed, hurry the waiting: whatever the count
+    [event] = audit_events()[before:]
+    assert event.action == "retry"
+    assert event.summary == f"Retry: {count} message(s), state failed"
+
+
+def test_retry_all_narrows_by_age_recipient_and_search(runner: FlaskCliRunner) -> None:
+    old_to_ann = aged_row(EMAIL.FAILED, days=3, to_address="ann@example.com")
+    new_to_ann = aged_row(EMAIL.FAILED, days=0, to_address="ann@example.com")
+    invoice = aged_row(EMAIL.CANCELLED, days=3, to_address="bo@example.com", subject="Invoice 42")
+    other = aged_row(EMAIL.FAILED, days=3, to_address="cy@example.com", subject="Hello")
+
+    by_age = runner.invoke(
+        args=["emails", "retry", "--all", "--older-than", "2d", "--to", "ANN@example.com"]
+    )
+    by_text = runner.invoke(args=["emails", "retry", "--all", "--search", "INVOICE"])
+
+    assert by_age.output == "Queued 1 message(s) for delivery now.\n"
+    assert by_text.output == "Queued 1 message(s) for delivery now.\n"
+    assert state_of(old_to_ann) == EMAIL.QUEUED
+    assert state_of(invoice) == EMAIL.QUEUED
+    assert state_of(new_to_ann) == EMAIL.FAILED
+    assert state_of(other) == EMAIL.FAILED
+
+
+def test_retry_all_queued_makes_waiting_rows_due(runner: FlaskCliRunner) -> None:
+    rows = one_of_each_state()
+
+    result = runner.invoke(args=["emails", "retry", "--all", "--state", "queued"])
+
+    assert result.output == "Queued 1 message(s) for delivery now.\n"
+    waiting = row(rows["waiting"].id)
+    assert waiting is not None
+    assert waiting.next_attempt_at <= utcnow()
+    assert waiting.attempts == 2  # hurried, not restarted
+    assert states(rows)["failed"] == "failed"
+
+
+def test_cancel_all_cancels_queued_and_failed_matches_only(
+    runner: FlaskCliRunner, mail: list[EmailMessage]
+) -> None:
+    rows = {
+        name: EmailFactory(state=state, to_address="gone@example.com")
+        for name, state in [
+            ("queued", EMAIL.QUEUED),
+            ("failed", EMAIL.FAILED),
+            ("sending", EMAIL.SENDING),
+            ("sent", EMAIL.SENT),
+        ]
+    }
+    elsewhere = EmailFactory(state=EMAIL.QUEUED, to_address="here@example.com")
+    before = len(audit_events())
+
+    with statements() as seen:
+        result = runner.invoke(args=["emails", "cancel", "--all", "--to", "Gone@Example.com"])
+
+    assert_no_traceback(result)
+    assert result.output == "Cancelled 2 message(s).\n"
+    assert states(rows) == {
+        "queued": "cancelled",
+        "failed": "cancelled",
+        "sending": "sending",
+        "sent": "sent",
+    }
+    assert state_of(elsewhere) == EMAIL.QUEUED
+    assert updates_of(seen) == 1
+    [event] = audit_events()[before:]
+    assert (event.action, event.summary) == ("cancel", "Cancel: 2 message(s), to Gone@Example.com")
+
+
+def test_cancel_all_by_state_and_age(runner: FlaskCliRunner) -> None:
+    old_queued = aged_row(EMAIL.QUEUED, days=10)
+    old_failed = aged_row(EMAIL.FAILED, days=10)
+    young = aged_row(EMAIL.QUEUED, days=0)
+
+    result = runner.invoke(
+        args=["emails", "cancel", "--all", "--state", "QUEUED", "--older-than", "1w"]
+    )
+
+    assert result.output == "Cancelled 1 message(s).\n"
+    assert state_of(old_queued) == EMAIL.CANCELLED
+    assert (state_of(old_failed), state_of(young)) == (EMAIL.FAILED, EMAIL.QUEUED)
+
+
+@pytest.mark.parametrize("command", ["retry", "cancel"])
+@pytest.mark.parametrize("extra", [[], ["--search", "   "], ["--dry-run"]])
+def test_all_without_a_filter_is_refused_and_changes_nothing(
+    runner: FlaskCliRunner, command: str, extra: list[str]
+) -> None:
+    rows = one_of_each_state()
+    before = states(rows)
+
+    result = runner.invoke(args=["emails", command, "--all", *extra])
+
+    fails_with(
+        result,
+        "--all needs a filter, or it would touch every message: "
+        "--state, --older-than, --to or --search.",
+    )
+    assert states(rows) == before
+
+
+@pytest.mark.parametrize("command", ["retry", "cancel"])
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--state", "failed"], "--state, --older-than, --to and --search go with --all."),
+        (["--to", "a@example.com", "--id", "1"], "go with --all."),
+        (["--all", "--state", "failed", "--id", "1"], "leave out --id and --failed."),
+        (["--all", "--state", "sent"], "Invalid value for '--state'"),
+        (["--all", "--older-than", "0"], "is not an age such as 90m, 12h, 7d or 2w."),
+        (["--all", "--older-than", "3x"], "is not an age such as 90m, 12h, 7d or 2w."),
+        (["--all", "--older-than", "-2d"], "is not an age such as 90m, 12h, 7d or 2w."),
+        (["--all", "--older-than", "99999999999w"], "is not an age such as"),
+    ],
+)
+def test_filters_used_wrongly_are_a_usage_error(
+    runner: FlaskCliRunner, command: str, args: list[str], said: str
+) -> None:
+    rows = one_of_each_state()
+    before = states(rows)
+
+    result = runner.invoke(args=["emails", command, *args])
+
+    assert_no_traceback(result)
+    assert result.exit_code == 2
+    assert said in result.output
+    assert states(rows) == before
+
+
+def test_retry_failed_with_all_is_a_usage_error(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["emails", "retry", "--failed", "--all", "--state", "failed"])
+
+    assert result.exit_code == 2
+    assert "leave out --id and --failed." in result.output
+
+
+def dry_run_cases(rows: dict[str, Email]) -> list[tuple[list[str], list[str]]]:
+    """Each change a dry run can preview, and what it says."""
+    ids = ["--id", str(rows["failed"].id), "--id", str(rows["sent"].id)]
+    return [
+        (
+            ["retry", *ids],
+            [
+                "Would queue 1 message(s) for delivery now; nothing was changed.",
+                "Would leave 1 as they were: sending, sent, or already due messages "
+                "are not retried.",
+            ],
+        ),
+        (
+            ["retry", "--failed"],
+            ["Would queue 1 message(s) for delivery now; nothing was changed."],
+        ),
+        (
+            ["retry", "--all", "--state", "failed", "--state", "cancelled"],
+            ["Would queue 2 message(s) for delivery now; nothing was changed."],
+        ),
+        (
+            ["cancel", *ids],
+            [
+                "Would cancel 1 message(s); nothing was changed.",
+                "Would leave 1 as they were: only queued or failed messages can be cancelled.",
+            ],
+        ),
+        (
+            ["cancel", "--all", "--older-than", "1m", "--search", "message"],
+            ["Would cancel 3 message(s); nothing was changed."],
+        ),
+    ]
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_a_dry_run_counts_what_would_change_and_changes_nothing(
+    runner: FlaskCliRunner, mail: list[EmailMessage], case: int
+) -> None:
+    rows = one_of_each_state()
+    for email in rows.values():
+        email.created_at = utcnow() - timedelta(hours=1)
+    db.session.commit()
+    args, said = dry_run_cases(rows)[case]
+    before = states(rows)
+    events = len(audit_events())
+
+    result = runner.invoke(args=["emails", *args, "--dry-run"])
+
+    assert_no_traceback(result)
+    assert result.exit_code == 0
+    assert result.output.splitlines() == said
+    assert states(rows) == before
+    assert len(audit_events()) == events
+    assert mail == []
+    # The same command for real changes exactly as many as the dry run said.
+    real = runner.invoke(args=["emails", *args])
+    assert real.output.splitlines()[0].split()[1] == said[0].split()[2]
+
+
+@pytest.mark.parametrize("command", ["retry", "cancel"])
+def test_a_dry_run_refuses_unknown_ids_like_the_real_run(
+    runner: FlaskCliRunner, command: str
+) -> None:
+    result = runner.invoke(args=["emails", command, "--id", "98765", "--dry-run"])
+
+    fails_with(result, "No message has the id 98765.")
+
+
+def test_selection_rules_in_the_service(app: Flask) -> None:
+    failed = EmailFactory(state=EMAIL.FAILED)
+
+    with pytest.raises(QueueError, match="Name the messages"):
+        services.retry_matching(services.Selection(search="  "))
+    with pytest.raises(QueueError, match="Name the messages"):
+        services.cancel_matching(services.Selection())
+    with pytest.raises(QueueError, match="more than zero"):
+        services.cancel_matching(services.Selection(older_than=timedelta(0)))
+    with pytest.raises(QueueError, match="Unknown state"):
+        services.retry_matching(services.Selection(states=(99,)))
+    assert state_of(failed) == EMAIL.FAILED
+    described = services.Selection(
+        states=(EMAIL.FAILED,), older_than=timedelta(hours=36), to="A@x.org", search="news"
+    ).describe()
+    assert described == "state failed, queued more than 1d 12h ago, to A@x.org, matching “news”"
+
+
+# -- broadcast --at / --expires-at -------------------------------------------------
+
+
+def moment(**offset: float) -> datetime:
+    """A whole-second moment this far from now, in UTC."""
+    return (utcnow() + timedelta(**offset)).replace(microsecond=0)
+
+
+def broadcast_args(tmp_path: Path, *extra: str) -> list[str]:
+    body = write_body(tmp_path, BODY)
+    return ["emails", "broadcast", "--subject", "Hi", "--body-file", body, *extra]
+
+
+def test_broadcast_at_holds_the_messages_until_then_and_sets_their_expiry(
+    runner: FlaskCliRunner, audience: dict[str, User], tmp_path: Path, mail: list[EmailMessage]
+) -> None:
+    start, end = moment(days=2), moment(days=3)
+
+    result = runner.invoke(
+        args=broadcast_args(
+            tmp_path, "--role", "user", "--at", start.isoformat(), "--expires-at", end.isoformat()
+        )
+    )
+
+    assert_no_traceback(result)
+    assert result.exit_code == 0
+    assert result.output.splitlines()[-1] == (
+        f"Queued 2 message(s), to be sent from {start:%Y-%m-%d %H:%M} UTC, "
+        f"expiring at {end:%Y-%m-%d %H:%M} UTC."
+    )
+    rows = all_rows()
+    assert {(r.scheduled_at, r.next_attempt_at, r.expires_at) for r in rows} == {
+        (start, start, end)
+    }
+    assert runner.invoke(args=["emails", "send"]).output == "Sent 0, retrying 0, failed 0.\n"
+    assert mail == []
+    event = audit_events()[-1]
+    assert event.action == "broadcast"
+    assert event.changes["scheduled_at"] == [None, start.isoformat()]
+    assert event.changes["expires_at"] == [None, end.isoformat()]
+
+
+@pytest.mark.parametrize(
+    ("written", "offset"),
+    [
+        ("+02:00", timedelta(hours=2)),  # a zone given is honoured
+        ("Z", timedelta(0)),
+        ("", timedelta(0)),  # no zone: UTC
+    ],
+)
+def test_broadcast_scheduled_at_reads_iso_8601_with_or_without_a_zone(
+    runner: FlaskCliRunner,
+    audience: dict[str, User],
+    tmp_path: Path,
+    written: str,
+    offset: timedelta,
+) -> None:
+    local = moment(days=1)
+    typed = f"{local:%Y-%m-%dT%H:%M:%S}{written}"
+
+    result = runner.invoke(
+        args=broadcast_args(tmp_path, "--role", "admin", "--scheduled-at", typed)
+    )
+
+    assert result.exit_code == 0, result.output
+    [email] = all_rows()
+    assert email.scheduled_at == local - offset
+    assert email.expires_at is None
+
+
+@pytest.mark.parametrize(
+    ("hours", "message"),
+    [
+        ({"--at": -0.01}, "The time to send must be in the future."),
+        ({"--expires-at": -1}, "The expiry must be in the future."),
+        ({"--at": 48, "--expires-at": 24}, "The expiry must come after the time to send."),
+    ],
+)
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]], ids=["real", "dry-run"])
+def test_broadcast_refuses_a_schedule_in_the_past_or_out_of_order(
+    runner: FlaskCliRunner,
+    audience: dict[str, User],
+    tmp_path: Path,
+    hours: dict[str, float],
+    message: str,
+    dry_run: list[str],
+) -> None:
+    extra = [
+        part for name, ahead in hours.items() for part in (name, moment(hours=ahead).isoformat())
+    ]
+    events = len(audit_events())
+
+    result = runner.invoke(args=broadcast_args(tmp_path, *extra, *dry_run))
+
+    fails_with(result, message)
+    assert all_rows() == []
+    assert len(audit_events()) == events
+
+
+@pytest.mark.parametrize("option", ["--at", "--scheduled-at", "--expires-at"])
+@pytest.mark.parametrize("value", ["tomorrow", "2030-13-01T00:00", "31/01/2030 09:00"])
+def test_broadcast_refuses_a_malformed_time_as_a_usage_error(
+    runner: FlaskCliRunner, audience: dict[str, User], tmp_path: Path, option: str, value: str
+) -> None:
+    result = runner.invoke(args=broadcast_args(tmp_path, option, value))
+
+    assert_no_traceback(result)
+    assert result.exit_code == 2
+    assert f"{value!r} is not an ISO-8601 date and time" in result.output
+    assert all_rows() == []
+
+
+def test_broadcast_dry_run_says_when_it_would_go_out(
+    runner: FlaskCliRunner, audience: dict[str, User], tmp_path: Path
+) -> None:
+    start = moment(days=1)
+    events = len(audit_events())
+
+    result = runner.invoke(
+        args=broadcast_args(tmp_path, "--role", "admin", "--at", start.isoformat(), "--dry-run")
+    )
+
+    assert result.exit_code == 0
+    assert result.output == (
+        "Would queue 1 message(s), one per matching account, "
+        f"to be sent from {start:%Y-%m-%d %H:%M} UTC; none queued.\n"
+    )
+    assert all_rows() == []
+    assert len(audit_events()) == events
+
+
+def test_compose_keeps_a_schedule_and_refuses_a_bad_one(app: Flask) -> None:
+    start, end = moment(hours=5), moment(hours=6)
+
+    email = services.compose("ann@example.com", "Hi", "Body", scheduled_at=start, expires_at=end)
+
+    assert (email.scheduled_at, email.next_attempt_at, email.expires_at) == (start, start, end)
+    with pytest.raises(QueueError, match="after the time to send"):
+        services.compose("ann@example.com", "Hi", "Body", scheduled_at=end, expires_at=start)
+    with pytest.raises(QueueError, match="cannot use priority 'now'"):
+        services.compose("ann@example.com", "Hi", "Body", scheduled_at=start, priority=EMAIL.NOW)
+    assert len(all_rows()) == 1
+
+
+def test_schedule_problems_name_their_field() -> None:
+    now = moment()
+    naive_past = (now - timedelta(hours=1)).replace(tzinfo=None)
+
+    assert services.schedule_problems(None, None, now=now) == {}
+    assert services.schedule_problems(naive_past, None, now=now) == {
+        "scheduled_at": "The time to send must be in the future."
+    }
+    assert services.schedule_problems(
+        now + timedelta(hours=2), now + timedelta(hours=1), now=now
+    ) == {"expires_at": "The expiry must come after the time to send."}

@@ -49,9 +49,14 @@ def server_error():
     abort(500)
 
 
+def boom_with_token(token):
+    raise RuntimeError("failed while reading a link")
+
+
 def add_failing_routes(app):
     for view in (boom, boom_elsewhere, bad_query, other_bad_query, server_error):
         app.add_url_rule(f"/{view.__name__}", view.__name__, view)
+    app.add_url_rule("/boom_with_token/<token:token>/", "boom_with_token", boom_with_token)
 
 
 @pytest.fixture
@@ -161,6 +166,15 @@ def test_an_unhandled_error_is_emailed_to_admins_through_the_outbox(app, client)
     [message] = deliver(app)
     assert message["To"] == OPS
     assert "GET /boom" in text_of(message)
+
+
+def test_a_report_masks_the_link_token_in_the_path(app, client):
+    token = "eyJ1aWQiOjN9.axABMQ.Y9t1jR-Ypx0FlGrJLuHTg2mgYvc"
+    assert client.get(f"/boom_with_token/{token}/").status_code == 500
+
+    [report] = reports()
+    assert "GET /boom_with_token/[token]/" in report.text_body
+    assert token not in report.text_body
 
 
 def test_one_email_per_distinct_error_per_hour(app, client):

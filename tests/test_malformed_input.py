@@ -349,6 +349,8 @@ def sane_values(world: dict[str, Any]) -> dict[str, str]:
         "export_type": "csv",
         "action_name": "deactivate",
         "filename": "css/portal.css",
+        "name": "example",  # a sign-in provider's name
+        "session_id": "1",
     }
 
 

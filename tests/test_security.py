@@ -25,9 +25,11 @@ from portal.security import CHANGE_STATUS
 from portal.security import COMMENT
 from portal.security import DELETE
 from portal.security import EMAIL
+from portal.security import END_SESSIONS
 from portal.security import EXPORT
 from portal.security import MODERATE
 from portal.security import POST
+from portal.security import RESET_SECOND_FACTOR
 from portal.security import VIEW
 from portal.users import constants as USER
 from tests import factories
@@ -62,6 +64,8 @@ KINDS = {
     (DELETE, ACCOUNT): "----++",
     (CHANGE_ROLE, ACCOUNT): "----++",
     (CHANGE_STATUS, ACCOUNT): "---+++",
+    (END_SESSIONS, ACCOUNT): "---+++",
+    (RESET_SECOND_FACTOR, ACCOUNT): "----++",
     (VIEW, POST): "++++++",
     (ADD, POST): "--++++",
     (CHANGE, POST): "---+++",
@@ -166,6 +170,59 @@ def test_status_of_user_accounts_is_for_staff_and_of_staff_accounts_for_admins(
         assert allowed is (expected == "+"), target
 
 
+@pytest.mark.parametrize(
+    ("who", "user_target", "staff_target", "admin_target"),
+    [
+        ("anonymous", "-", "-", "-"),
+        ("new", "-", "-", "-"),
+        ("user", "-", "-", "-"),
+        ("staff", "+", "-", "-"),
+        ("admin", "+", "+", "+"),
+        ("system", "+", "+", "+"),
+    ],
+)
+def test_sessions_of_user_accounts_are_for_staff_to_end_and_of_staff_accounts_for_admins(
+    app, who, user_target, staff_target, admin_target
+):
+    asking = actor(who)
+    targets = (factories.UserFactory(), factories.StaffFactory(), factories.AdminFactory())
+    for target, expected in zip(targets, (user_target, staff_target, admin_target), strict=True):
+        assert security.can(asking, END_SESSIONS, target) is (expected == "+"), target
+
+
+@pytest.mark.parametrize(
+    ("who", "user_target", "staff_target", "admin_target"),
+    [
+        ("anonymous", "-", "-", "-"),
+        ("new", "-", "-", "-"),
+        ("user", "-", "-", "-"),
+        ("staff", "-", "-", "-"),
+        ("admin", "+", "+", "+"),
+        ("system", "+", "+", "+"),
+    ],
+)
+def test_only_admins_and_operators_reset_another_accounts_second_factor(
+    app, who, user_target, staff_target, admin_target
+):
+    asking = actor(who)
+    targets = (factories.UserFactory(), factories.StaffFactory(), factories.AdminFactory())
+    for target, expected in zip(targets, (user_target, staff_target, admin_target), strict=True):
+        assert security.can(asking, RESET_SECOND_FACTOR, target) is (expected == "+"), target
+
+
+@pytest.mark.parametrize("who", ["user", "staff", "admin"])
+def test_nobody_resets_their_own_second_factor(app, who):
+    asking = actor(who)
+    assert not security.can(asking, RESET_SECOND_FACTOR, asking)
+
+
+@pytest.mark.parametrize("who", ["new", "user", "staff", "admin"])
+def test_everyone_may_end_their_own_sessions(app, who):
+    # Staff on their own STAFF account too, which they could not do to another one.
+    asking = actor(who)
+    assert security.can(asking, END_SESSIONS, asking)
+
+
 def test_nobody_changes_their_own_role_or_status_or_deletes_themselves(app):
     factories.AdminFactory()
     admin = factories.AdminFactory()
@@ -226,10 +283,10 @@ def test_the_accounts_condition_matches_the_gate(app):
         factories.AdminFactory(),
         factories.StaffFactory(status=USER.NEW),
     ]
-    for action in (ADD, MODERATE):
-        condition = security.accounts_that_can(User, action, POST)
+    for action, subject in ((ADD, POST), (MODERATE, POST), (VIEW, ADMIN_SITE)):
+        condition = security.accounts_that_can(User, action, subject)
         found = set(db.session.execute(select(User.id).where(condition)).scalars())
-        assert found == {p.id for p in people if security.can(p, action, POST)}
+        assert found == {p.id for p in people if security.can(p, action, subject)}
 
 
 # -- nobody else decides -------------------------------------------------------

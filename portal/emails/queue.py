@@ -47,6 +47,7 @@ from portal.emails.transports import Connection
 from portal.emails.transports import DeliveryError
 from portal.emails.transports import transport_for
 from portal.extensions import db
+from portal.metrics import count_deliveries
 
 BACKOFF_BASE_SECONDS = 60
 BACKOFF_MAX_SECONDS = 6 * 3600
@@ -357,6 +358,7 @@ class Recorder:
         )
         db.session.execute(insert(Attempt.__table__), self.attempts)
         db.session.commit()
+        count_deliveries(attempt["outcome"] for attempt in self.attempts)
         self.rows, self.attempts = [], []
 
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
@@ -29,6 +30,8 @@ from sqlalchemy import update
 
 from portal.audit import constants as AUDIT
 from portal.audit import services as audit
+from portal.database import LIKE_ESCAPE
+from portal.database import escape_like
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
 from portal.emails.addresses import InvalidHeader
@@ -38,6 +41,7 @@ from portal.emails.models import Attempt
 from portal.emails.models import Email
 from portal.emails.queue import enqueue
 from portal.extensions import db
+from portal.formatting import format_age
 
 # Rows changed or deleted per statement: keeps ``IN (...)`` lists well under
 # every driver's parameter limit and each transaction short.
@@ -222,6 +226,124 @@ def cancel(ids: Iterable[int]) -> int:
     return changed
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Messages named by what they are rather than by id: states, age, recipient, text.
+
+    ``states`` narrows the states a change applies to anyway (``older_than``
+    is measured from when the message was queued); ``to`` is a recipient
+    address in any case, ``search`` a piece of the recipient or the subject.
+    A selection with none of them names every message, which ``retry_matching``
+    and ``cancel_matching`` refuse.
+    """
+
+    states: tuple[int, ...] = ()
+    older_than: timedelta | None = None
+    to: str | None = None
+    search: str | None = None
+
+    def __post_init__(self) -> None:
+        # Blank text narrows nothing: keep None rather than a pattern matching every row.
+        object.__setattr__(self, "to", (self.to or "").strip() or None)
+        object.__setattr__(self, "search", (self.search or "").strip() or None)
+
+    def is_empty(self) -> bool:
+        """Tell whether nothing narrows the selection."""
+        return not (self.states or self.older_than is not None or self.to or self.search)
+
+    def criteria(self, allowed: tuple[int, ...]) -> list[Any]:
+        """Return the WHERE clauses: these messages, in one of the ``allowed`` states."""
+        unknown = [state for state in self.states if state not in EMAIL.STATE]
+        if unknown:
+            raise QueueError(f"Unknown state {unknown[0]!r}.")
+        if self.older_than is not None and self.older_than <= timedelta(0):
+            raise QueueError("The age must be more than zero.")
+        states = [state for state in allowed if not self.states or state in self.states]
+        clauses: list[Any] = [Email.state.in_(states)]
+        if self.older_than is not None:
+            clauses.append(Email.created_at < utcnow() - self.older_than)
+        if self.to:
+            clauses.append(func.lower(Email.to_address) == self.to.lower())
+        if self.search:
+            pattern = f"%{escape_like(self.search.lower())}%"
+            clauses.append(
+                func.lower(Email.to_address).like(pattern, escape=LIKE_ESCAPE)
+                | func.lower(Email.subject).like(pattern, escape=LIKE_ESCAPE)
+            )
+        return clauses
+
+    def describe(self) -> str:
+        """Say in words which messages these are, for the audit trail."""
+        parts = []
+        if self.states:
+            parts.append("state " + " or ".join(EMAIL.STATE[state] for state in self.states))
+        if self.older_than is not None:
+            parts.append(f"queued more than {format_age(self.older_than.total_seconds())} ago")
+        if self.to:
+            parts.append(f"to {self.to}")
+        if self.search:
+            parts.append(f"matching “{self.search}”")
+        return ", ".join(parts) or "every message"
+
+
+def _require_filter(selection: Selection) -> None:
+    if selection.is_empty():
+        raise QueueError("Name the messages: a state, an age, a recipient or a search.")
+
+
+def retry_matching(selection: Selection) -> int:
+    """Queue the selected messages again, due now, in two statements; return how many changed.
+
+    The same rules as ``retry``: FAILED and CANCELLED rows start over, QUEUED
+    rows still waiting become due now; each ``UPDATE`` checks the state
+    itself, so a row a worker claims meanwhile is left alone. One audit event
+    records the selection and the count.
+    """
+    _require_filter(selection)
+    now = utcnow()
+    restarted = db.session.execute(
+        update(Email)
+        .where(*selection.criteria(RETRYABLE))
+        .values(**_restart(now))
+        .execution_options(synchronize_session=False)
+    )
+    hurried = db.session.execute(
+        update(Email)
+        .where(*selection.criteria((EMAIL.QUEUED,)), Email.next_attempt_at > now)
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    changed = _rowcount(restarted) + _rowcount(hurried)
+    if changed:
+        audit.record(
+            AUDIT.ACTION_RETRY,
+            AUDIT.OBJECT_EMAIL,
+            summary=f"Retry: {changed} message(s), {selection.describe()}",
+        )
+    db.session.commit()
+    return changed
+
+
+def cancel_matching(selection: Selection) -> int:
+    """Cancel the selected QUEUED or FAILED messages in one statement; return how many."""
+    _require_filter(selection)
+    done = db.session.execute(
+        update(Email)
+        .where(*selection.criteria(CANCELLABLE))
+        .values(state=EMAIL.CANCELLED, locked_by=None, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    changed = _rowcount(done)
+    if changed:
+        audit.record(
+            AUDIT.ACTION_CANCEL,
+            AUDIT.OBJECT_EMAIL,
+            summary=f"Cancel: {changed} message(s), {selection.describe()}",
+        )
+    db.session.commit()
+    return changed
+
+
 def _delete_rows(ids: list[int], *criteria: Any) -> int:
     """Delete the rows among ``ids`` still matching ``criteria``, with their attempts.
 
@@ -301,6 +423,70 @@ def purge(older_than: timedelta, *, dry_run: bool = False) -> int:
 # -- composing and broadcasting --------------------------------------------------
 
 
+def as_utc(moment: datetime) -> datetime:
+    """Return ``moment`` in UTC; a moment without a zone is read as UTC, the zone screens show."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def schedule_problems(
+    scheduled_at: datetime | None, expires_at: datetime | None, *, now: datetime | None = None
+) -> dict[str, str]:
+    """Return what is wrong with a schedule, by field (``scheduled_at``, ``expires_at``).
+
+    Both are optional. A schedule must be in the future; an expiry too, and
+    after the schedule, or the message would expire before it may be sent.
+    """
+    now = now or utcnow()
+    problems: dict[str, str] = {}
+    if scheduled_at is not None and as_utc(scheduled_at) <= now:
+        problems["scheduled_at"] = "The time to send must be in the future."
+    if expires_at is not None:
+        if as_utc(expires_at) <= now:
+            problems["expires_at"] = "The expiry must be in the future."
+        elif scheduled_at is not None and as_utc(expires_at) <= as_utc(scheduled_at):
+            problems["expires_at"] = "The expiry must come after the time to send."
+    return problems
+
+
+def check_schedule(
+    scheduled_at: datetime | None, expires_at: datetime | None, *, priority: int = EMAIL.NORMAL
+) -> tuple[datetime | None, datetime | None]:
+    """Return the schedule in UTC; raise ``QueueError`` if it is unusable."""
+    problems = schedule_problems(scheduled_at, expires_at)
+    if problems:
+        raise QueueError(next(iter(problems.values())))
+    if scheduled_at is not None and priority == EMAIL.NOW:
+        raise QueueError("A scheduled message cannot use priority 'now'.")
+    return (
+        as_utc(scheduled_at) if scheduled_at is not None else None,
+        as_utc(expires_at) if expires_at is not None else None,
+    )
+
+
+def schedule_changes(
+    scheduled_at: datetime | None, expires_at: datetime | None
+) -> dict[str, list[Any]]:
+    """The audit event's view of a schedule: only the parts that were given."""
+    changes: dict[str, list[Any]] = {}
+    if scheduled_at is not None:
+        changes["scheduled_at"] = [None, as_utc(scheduled_at).isoformat()]
+    if expires_at is not None:
+        changes["expires_at"] = [None, as_utc(expires_at).isoformat()]
+    return changes
+
+
+def schedule_words(scheduled_at: datetime | None, expires_at: datetime | None) -> str:
+    """Say when messages go out and when they expire, as a clause (empty for neither)."""
+    words = ""
+    if scheduled_at is not None:
+        words += f", to be sent from {as_utc(scheduled_at):%Y-%m-%d %H:%M} UTC"
+    if expires_at is not None:
+        words += f", expiring at {as_utc(expires_at):%Y-%m-%d %H:%M} UTC"
+    return words
+
+
 def check_message(subject: str, body: str) -> tuple[str, str]:
     """Return the subject and body as they will be sent; raise ``QueueError`` if unusable."""
     subject = subject.strip()
@@ -328,16 +514,24 @@ def check_priority(priority: int) -> None:
         raise QueueError(f"Unknown priority {priority!r}.")
 
 
-def check_broadcast(subject: str, body: str, priority: int) -> tuple[str, str]:
+def check_broadcast(
+    subject: str,
+    body: str,
+    priority: int,
+    *,
+    scheduled_at: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[str, str]:
     """Check all that could refuse a whole broadcast; return the subject and body to send.
 
     ``portal.operations.broadcast`` calls this before it queues the first
-    message, then writes to each account.
+    message, then writes to each account; a dry run calls it alone.
     """
     subject, body = check_message(subject, body)
     check_priority(priority)
     if priority == EMAIL.NOW:
         raise QueueError("A broadcast cannot use priority 'now'; use high instead.")
+    check_schedule(scheduled_at, expires_at, priority=priority)
     try:
         normalize_mailbox(current_app.config["MAIL_DEFAULT_SENDER"], field="sender")
     except InvalidHeader as error:
@@ -352,10 +546,17 @@ def compose(
     *,
     created_by_id: int | None = None,
     priority: int = EMAIL.NORMAL,
+    scheduled_at: datetime | None = None,
+    expires_at: datetime | None = None,
 ) -> Email:
-    """Queue one message to one address and commit; raise ``QueueError`` on bad input."""
+    """Queue one message to one address and commit; raise ``QueueError`` on bad input.
+
+    ``scheduled_at`` holds it back until then; ``expires_at`` fails it if it
+    could not be sent by then (see ``check_schedule``).
+    """
     subject, body = check_message(subject, body)
     check_priority(priority)
+    scheduled_at, expires_at = check_schedule(scheduled_at, expires_at, priority=priority)
     try:
         email = enqueue(
             to,
@@ -364,6 +565,8 @@ def compose(
             message_context(body),
             priority=priority,
             created_by_id=created_by_id,
+            scheduled_at=scheduled_at,
+            expires_at=expires_at,
         )
     except InvalidHeader as error:
         raise QueueError(str(error)) from None
@@ -373,6 +576,7 @@ def compose(
         AUDIT.OBJECT_EMAIL,
         email.id,
         summary=f"Wrote “{subject}” to {email.to_address}",
+        changes=schedule_changes(scheduled_at, expires_at),
     )
     db.session.commit()
     return email

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -15,6 +17,8 @@ from portal.emails.queue import Pacer
 from portal.emails.queue import default_worker_id
 from portal.emails.queue import deliver_batch
 from portal.extensions import db
+
+log = logging.getLogger(__name__)
 
 
 class Worker:
@@ -52,6 +56,7 @@ class Worker:
         """Deliver until stopped (or one batch with ``once``); return the totals."""
         totals = BatchResult()
         while not self.stopping:
+            started = time.perf_counter()
             try:
                 result = deliver_batch(
                     batch_size=self.batch_size,
@@ -69,6 +74,7 @@ class Worker:
                 self._stop.wait(self.idle_sleep)
                 continue
             totals.add(result)
+            self.log_batch(result, time.perf_counter() - started)
             if result.total or result.released:
                 self.report(result)
             if once:
@@ -76,3 +82,26 @@ class Worker:
             if not result.total:
                 self._stop.wait(self.idle_sleep)
         return totals
+
+    def log_batch(self, result: BatchResult, seconds: float) -> None:
+        """Write one line for a batch that claimed anything (idle polls stay quiet)."""
+        claimed = result.total + result.released + result.lost
+        if not claimed:
+            return
+        log.info(
+            "email batch: sent %s, retried %s, failed %s",
+            result.sent,
+            result.retried,
+            result.failed,
+            extra={
+                "worker_id": self.worker_id,
+                "batch_size": self.batch_size or current_app.config["EMAIL_BATCH_SIZE"],
+                "claimed": claimed,
+                "sent": result.sent,
+                "retried": result.retried,
+                "failed": result.failed,
+                "released": result.released,
+                "lost": result.lost,
+                "duration_ms": round(seconds * 1000, 2),
+            },
+        )

@@ -135,6 +135,7 @@ class ProfileForm(NameMixin, FlaskForm):
         description="A new address takes effect once you follow the link we send to it.",
     )
     notify_comments = BooleanField("Email me when a comment on my posts is approved")
+    notify_new_device = BooleanField("Email me when my account signs in from a new device")
 
 
 class ChangePasswordForm(NewPasswordMixin, FlaskForm):

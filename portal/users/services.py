@@ -26,6 +26,8 @@ from portal.slugs import slugify
 from portal.slugs import unique_slug
 from portal.urls import external_url
 from portal.users import constants as USER
+from portal.users import events
+from portal.users import sessions
 from portal.users import tokens
 from portal.users.models import User
 from portal.users.models import hash_password
@@ -278,10 +280,18 @@ def authenticate(email: str, password: str) -> User | None:
         check_password_hash(_dummy_hash(current_app.config.get("PASSWORD_HASH_METHOD")), password)
         return None
     if not user.check_password(password):
+        _refuse_sign_in(user, events.WRONG_PASSWORD)
         return None
     if user.status == USER.INACTIVE:
+        _refuse_sign_in(user, events.ACCOUNT_DISABLED)
         raise AccountDisabled(DISABLED_MESSAGE)
     return user
+
+
+def _refuse_sign_in(user: User, reason: str) -> None:
+    """Keep the event of a refused sign-in: nothing else commits it, as nothing else changes."""
+    events.sign_in_failed(user, reason=reason)
+    db.session.commit()
 
 
 def record_login(user: User) -> None:
@@ -291,15 +301,14 @@ def record_login(user: User) -> None:
     db.session.commit()
 
 
-def end_other_sessions(user: User) -> None:
-    """Invalidate every session signed with the account's current session id."""
-    user.session_version = (user.session_version or 0) + 1
+def end_other_sessions(user: User, *, keep: int | None = None) -> None:
+    """Delete every session of the account but ``keep`` (a session id), in this transaction."""
+    sessions.end_all(user, keep=keep)
 
 
-def logout_everywhere(user: User) -> None:
-    """End every session of the account at its next request."""
-    end_other_sessions(user)
-    db.session.commit()
+def logout_everywhere(user: User, *, keep: int | None = None) -> int:
+    """End every session of the account but ``keep``, at once; return how many ended."""
+    return sessions.end_sessions(user, actor=user, keep=keep)
 
 
 # -- passwords -----------------------------------------------------------------
@@ -315,7 +324,11 @@ def request_password_reset(email: str) -> None:
     Says nothing either way: the caller shows the same page for every address.
     """
     user = get_by_email(email)
-    if user is None or user.status == USER.INACTIVE:
+    if user is None:
+        return
+    if user.status == USER.INACTIVE:
+        events.reset_requested(user, sent=False)
+        db.session.commit()
         return
     token = tokens.make(tokens.RESET, {"uid": user.id, "pw": _reset_fingerprint(user)})
     enqueue(
@@ -326,6 +339,7 @@ def request_password_reset(email: str) -> None:
         priority=EMAIL.HIGH,
         sensitive=True,
     )
+    events.reset_requested(user, sent=True)
     db.session.commit()
 
 
@@ -354,19 +368,22 @@ def reset_password(token: str, password: str) -> User:
     if user.status == USER.NEW:
         user.status = USER.ACTIVE
         user.confirmed_at = utcnow()
+    events.reset_done(user)
     db.session.commit()
     return user
 
 
-def set_password(user: User, password: str, *, audited: bool = False) -> None:
-    """Check and store a new password and end the account's sessions.
+def set_password(
+    user: User, password: str, *, audited: bool = False, keep: int | None = None
+) -> None:
+    """Check and store a new password and end the account's sessions but ``keep``.
 
     ``audited`` records that someone else (an operator) set it; the password
     itself never reaches the audit trail.
     """
     _check_password(password, (user.name, user.email))
     user.set_password(password)
-    end_other_sessions(user)
+    end_other_sessions(user, keep=keep)
     if audited:
         audit.record(
             AUDIT.ACTION_SET_PASSWORD,
@@ -377,25 +394,34 @@ def set_password(user: User, password: str, *, audited: bool = False) -> None:
         )
 
 
-def change_password(user: User, current: str, new: str) -> None:
-    """Replace the password after checking the current one; other sessions end."""
+def change_password(user: User, current: str, new: str, *, keep: int | None = None) -> None:
+    """Replace the password after checking the current one; sessions but ``keep`` end."""
     if not user.check_password(current):
         raise AccountError("The current password is not correct.")
-    set_password(user, new)
+    set_password(user, new, keep=keep)
+    events.password_changed(user)
     db.session.commit()
 
 
 # -- profile and email change --------------------------------------------------
 
 
-def update_profile(user: User, name: str, *, notify_comments: bool | None = None) -> None:
-    """Change the account's display name and, if given, its comment notifications.
+def update_profile(
+    user: User,
+    name: str,
+    *,
+    notify_comments: bool | None = None,
+    notify_new_device: bool | None = None,
+) -> None:
+    """Change the account's display name and, if given, its notification settings.
 
     The profile handle stays as it was, so links to the profile keep working.
     """
     user.name = clean_name(name)
     if notify_comments is not None:
         user.notify_comments = notify_comments
+    if notify_new_device is not None:
+        user.notify_new_device = notify_new_device
     db.session.commit()
 
 
@@ -446,6 +472,7 @@ def request_email_change(user: User, new_email: str) -> str:
         priority=EMAIL.HIGH,
         created_by_id=user.id,
     )
+    events.email_change_requested(user, address)
     db.session.commit()
     return address
 
@@ -463,7 +490,8 @@ def confirm_email_change(token: str) -> User:
     user, address = check_email_change(token)
     if email_taken(address, exclude=user):
         raise AddressTaken(TAKEN_MESSAGE)
-    user.email = address
+    old_address, user.email = user.email, address
+    events.email_changed(user, old_address)
     if user.status == USER.NEW:
         user.status = USER.ACTIVE
         user.confirmed_at = utcnow()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import Response
+from flask import abort
 from flask import current_app
 from flask import flash
 from flask import redirect
@@ -23,9 +24,13 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from portal.extensions import limiter
 from portal.forms import ActionForm
+from portal.metrics import count_sign_in_failure
 from portal.urls import is_safe_next
+from portal.users import events
 from portal.users import services
+from portal.users import sessions
 from portal.users import tokens
+from portal.users.auth import settle_session
 from portal.users.forms import CaptchaRegisterForm
 from portal.users.forms import ChangePasswordForm
 from portal.users.forms import ForgotPasswordForm
@@ -36,6 +41,8 @@ from portal.users.forms import ResetPasswordForm
 from portal.users.models import User
 
 bp = Blueprint("users", __name__, url_prefix="/users")
+# Every request with a session cookie loads its session first (see settle_session).
+bp.before_app_request(settle_session)
 
 LOGIN_FAILED = "The email address or password is not correct."
 REGISTERED = (
@@ -128,22 +135,44 @@ def _next_url(default: str) -> str:
     return target if target and is_safe_next(target) else default
 
 
-def start_session(user: User, *, remember: bool = False) -> None:
-    """Sign ``user`` in on a fresh session, so nothing from before carries over."""
+def start_session(user: User, *, remember: bool = False, second_factor: bool = False) -> None:
+    """Sign ``user`` in on a new session record, so nothing from before carries over.
+
+    A session this browser had (another account's, say) ends first. The
+    cookie then carries only the new session's token.
+    """
+    sessions.end_current()
     session.clear()
+    sessions.start(
+        user,
+        address=request.remote_addr,
+        user_agent=request.headers.get("User-Agent"),
+        second_factor=second_factor,
+    )
     login_user(user, remember=remember, fresh=True)
     identity_changed.send(
         current_app._get_current_object(),  # type: ignore[attr-defined]
         identity=Identity(user.id),
     )
+    # Recorded once signed in, so the event and its new-device mail commit with record_login.
+    events.signed_in(user, second_factor=second_factor)
     services.record_login(user)
 
 
-def _renew_session(user: User) -> None:
-    # After the session version changed: keep this browser signed in. It is
-    # given the account itself: handed the current_user proxy, Flask-Login
-    # would store the proxy as the user, which then resolves to itself.
-    login_user(user, fresh=True)
+def _me() -> User:
+    """The signed-in account itself: the gate names things by their class, not a proxy's."""
+    return current_user._get_current_object()
+
+
+def _end_session() -> None:
+    """Sign this browser out: its session record goes, then what the cookie held."""
+    sessions.end_current()
+    logout_user()
+    session.clear()
+    identity_changed.send(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        identity=AnonymousIdentity(),
+    )
 
 
 @bp.route("/register/", methods=["GET", "POST"])
@@ -231,14 +260,21 @@ def login() -> str | BaseResponse:
         try:
             user = services.authenticate(form.email.data, form.password.data)
         except services.AccountDisabled as error:
+            count_sign_in_failure()
             flash(str(error), "error")
         else:
             if user is None:
+                count_sign_in_failure()
                 flash(LOGIN_FAILED, "error")
             else:
-                start_session(user, remember=form.remember.data)
-                flash(f"Welcome back, {user.name}.", "success")
-                return redirect(_next_url(url_for("users.profile")))
+                # Imported here: the second-factor pages build on this module.
+                from portal.users.mfa_views import complete_sign_in
+
+                return complete_sign_in(
+                    user,
+                    remember=bool(form.remember.data),
+                    next_url=_next_url(url_for("users.profile")),
+                )
     return render_template("users/login.html", form=form)
 
 
@@ -247,12 +283,9 @@ def logout() -> BaseResponse:
     """Sign out of this browser."""
     form = ActionForm()
     if form.validate_on_submit() and current_user.is_authenticated:
-        logout_user()
-        session.clear()
-        identity_changed.send(
-            current_app._get_current_object(),  # type: ignore[attr-defined]
-            identity=AnonymousIdentity(),
-        )
+        # Recorded while still signed in; ending the session commits it.
+        events.signed_out(_me())
+        _end_session()
         flash("You are signed out.", "info")
     return redirect(url_for("site.index"))
 
@@ -293,9 +326,7 @@ def reset_password(token: str) -> ResponseReturnValue:
         except (tokens.TokenError, services.AccountError) as error:
             flash(str(error), "error")
         else:
-            if current_user.is_authenticated:
-                logout_user()
-            session.clear()
+            _end_session()
             flash("Your password is changed. Sign in with the new one.", "success")
             return redirect(url_for("users.login"))
     return render_template("users/reset.html", form=form)
@@ -304,8 +335,13 @@ def reset_password(token: str) -> ResponseReturnValue:
 @bp.route("/me/")
 @login_required
 def profile() -> str:
-    """Show the signed-in account."""
-    return render_template("users/profile.html", user=current_user, form=ActionForm())
+    """Show the signed-in account and its recent security events."""
+    return render_template(
+        "users/profile.html",
+        user=current_user,
+        form=ActionForm(),
+        security_events=events.recent(_me()),
+    )
 
 
 @bp.route("/me/edit/", methods=["GET", "POST"])
@@ -330,12 +366,16 @@ def edit_profile() -> str | BaseResponse:
     form = ProfileForm(obj=current_user)
     if form.validate_on_submit():
         try:
-            if (form.name.data, form.notify_comments.data) != (
+            if (form.name.data, form.notify_comments.data, form.notify_new_device.data) != (
                 current_user.name,
                 current_user.notify_comments,
+                current_user.notify_new_device,
             ):
                 services.update_profile(
-                    current_user, form.name.data, notify_comments=form.notify_comments.data
+                    current_user,
+                    form.name.data,
+                    notify_comments=form.notify_comments.data,
+                    notify_new_device=form.notify_new_device.data,
                 )
                 flash("Your profile is updated.", "success")
             if form.email.data.lower() != current_user.email.lower():
@@ -379,11 +419,15 @@ def change_password() -> str | BaseResponse:
     form = ChangePasswordForm(user_inputs=(current_user.name, current_user.email))
     if form.validate_on_submit():
         try:
-            services.change_password(current_user, form.current_password.data, form.password.data)
+            services.change_password(
+                current_user,
+                form.current_password.data,
+                form.password.data,
+                keep=sessions.current_id(),
+            )
         except services.AccountError as error:
             form.current_password.errors = [*form.current_password.errors, str(error)]
         else:
-            _renew_session(current_user._get_current_object())
             flash(
                 "Your password is changed. Other devices have been signed out.",
                 "success",
@@ -398,7 +442,51 @@ def logout_everywhere() -> BaseResponse:
     """End every other session of this account."""
     form = ActionForm()
     if form.validate_on_submit():
-        services.logout_everywhere(current_user)
-        _renew_session(current_user._get_current_object())
+        services.logout_everywhere(_me(), keep=sessions.current_id())
         flash("Every other session of your account has been signed out.", "success")
     return redirect(url_for("users.profile"))
+
+
+# -- where you're signed in -----------------------------------------------------
+
+
+@bp.route("/me/sessions/")
+@login_required
+def session_list() -> str:
+    """List every session of the account: device, address, when it began and was last active."""
+    return render_template(
+        "users/sessions.html",
+        sessions=sessions.of(current_user),
+        current_id=sessions.current_id(),
+        form=ActionForm(),
+    )
+
+
+@bp.route("/me/sessions/<int:session_id>/end/", methods=["POST"])
+@login_required
+def end_session(session_id: int) -> BaseResponse:
+    """End one session of the account; ending this browser's own signs it out."""
+    form = ActionForm()
+    if form.validate_on_submit():
+        this_browser = session_id == sessions.current_id()
+        try:
+            ended = sessions.end_session(_me(), session_id, actor=_me())
+        except sessions.SessionNotFound:
+            abort(404)
+        if this_browser:
+            _end_session()
+            flash("You are signed out.", "info")
+            return redirect(url_for("site.index"))
+        flash(f"The session on {ended} has ended.", "success")
+    return redirect(url_for("users.session_list"))
+
+
+@bp.route("/me/sessions/end-others/", methods=["POST"])
+@login_required
+def end_other_sessions() -> BaseResponse:
+    """End every session of the account but this browser's."""
+    form = ActionForm()
+    if form.validate_on_submit():
+        ended = services.logout_everywhere(_me(), keep=sessions.current_id())
+        flash(f"{ended} other session(s) ended.", "success")
+    return redirect(url_for("users.session_list"))
