@@ -8,6 +8,7 @@ a restore replaces it: the shared test transaction would hide both.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -28,6 +29,7 @@ from portal import create_app
 from portal.database import Base
 from portal.extensions import db
 from portal.users.models import User
+from tests.conftest import IN_CI
 from tests.conftest import POSTGRES_URL
 from tests.conftest import private_schema
 from tests.conftest import require_service
@@ -43,7 +45,19 @@ def database_url(backend: str, tmp_path: Path, name: str) -> AbstractContextMana
     if backend == "sqlite":
         return nullcontext(f"sqlite:///{tmp_path / f'{name}.sqlite3'}")
     require_service(POSTGRES_URL, 5432, "PostgreSQL")
+    require_client_tools()
     return private_schema(f"portal_{name}")
+
+
+def require_client_tools() -> None:
+    """Skip without pg_dump and pg_restore, but fail in CI, which installs them."""
+    missing = [tool for tool in ("pg_dump", "pg_restore") if shutil.which(tool) is None]
+    if not missing:
+        return
+    message = f"{' and '.join(missing)} not on PATH"
+    if IN_CI:
+        pytest.fail(f"{message}; CI requires them.")
+    pytest.skip(message)
 
 
 @contextmanager
