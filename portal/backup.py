@@ -259,9 +259,12 @@ def restore(database: Database, path: Path) -> None:
         assert database.path is not None
         _sqlite_copy(_read_only(path), database.path)
         return
+    assert database.schema is not None
     _run_pg(
         "pg_restore",
         database,
+        # Only this site's schema: a dump may hold others, which are not ours to replace.
+        f"--schema={database.schema}",
         "--clean",
         "--if-exists",
         "--no-owner",

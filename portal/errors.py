@@ -26,6 +26,7 @@ from portal.emails.queue import enqueue
 from portal.extensions import db
 from portal.extensions import limiter
 from portal.extensions import login_manager
+from portal.logs import request_link_token
 from portal.metrics import count_rate_limited
 
 PAGES = {403, 404, 405, 429, 500}
@@ -138,10 +139,8 @@ def report_error(error: BaseException) -> None:
 
 def reported_path() -> str:
     """The request's path for a report, with any link token in it masked."""
-    token = (request.view_args or {}).get("token")
-    if isinstance(token, str) and token:
-        return request.path.replace(token, "[token]")
-    return request.path
+    token = request_link_token()
+    return request.path.replace(token, "[token]") if token else request.path
 
 
 def refuse_nul_in_url() -> None:

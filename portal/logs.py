@@ -73,9 +73,12 @@ FILTERED = "[Filtered]"
 SENSITIVE_NAME = re.compile(
     r"pass|pwd|token|code|secret|otp|key|auth|cookie|session|csrf", re.IGNORECASE
 )
+# The referrer too: a request sent from a reset or confirmation page names its link token.
 SENSITIVE_HEADERS = frozenset(
-    {"cookie", "set-cookie", "authorization", "proxy-authorization", "x-api-key"}
+    {"cookie", "set-cookie", "authorization", "proxy-authorization", "x-api-key", "referer"}
 )
+# What a link token in a logged message becomes (as in the error report's path).
+MASKED_TOKEN = "[token]"
 
 log = logging.getLogger(__name__)
 request_log = logging.getLogger(REQUEST_LOGGER)
@@ -119,6 +122,28 @@ class RequestIdFilter(logging.Filter):
         """Add ``request_id`` and let the record through."""
         if getattr(record, "request_id", None) is None:
             record.request_id = current_request_id()
+        return True
+
+
+def request_link_token() -> str | None:
+    """Return the link token in the current request's URL (a reset link, say), if any."""
+    if not has_request_context():
+        return None
+    token = (request.view_args or {}).get("token")
+    return token if isinstance(token, str) and token else None
+
+
+class LinkTokenFilter(logging.Filter):
+    """Mask the request's link token in a message, such as Flask's "Exception on <path>"."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Replace the token in the message and let the record through."""
+        token = request_link_token()
+        if token is not None:
+            message = record.getMessage()
+            if token in message:
+                record.msg = message.replace(token, MASKED_TOKEN)
+                record.args = ()
         return True
 
 
@@ -483,6 +508,9 @@ def init_logs(app: Flask) -> None:
     """
     init_logging(app)
     init_sentry(app)
+    # On the app's logger itself, so every handler (Sentry's, a test's) gets the masked text.
+    if not any(isinstance(item, LinkTokenFilter) for item in app.logger.filters):
+        app.logger.addFilter(LinkTokenFilter())
     app.before_request(start_request)
     app.after_request(send_request_id)
     app.teardown_request(log_request)

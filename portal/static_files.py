@@ -71,6 +71,10 @@ class StaticFingerprints:
         if cached is not None and cached[0] == stamp:
             return cached[1]
         value = _hash_file(path) if path is not None and stamp is not None else None
+        if value is None:
+            # A name that is no file is not remembered: requests could name endlessly many.
+            self._digests.pop(filename, None)
+            return None
         self._digests[filename] = (stamp, value)
         return value
 

@@ -296,6 +296,40 @@ def test_a_dump_restores_only_into_the_schema_it_came_from(tmp_path: Path) -> No
         assert addresses() == []
 
 
+def test_a_dump_of_several_schemas_restores_only_this_sites(tmp_path: Path) -> None:
+    path = tmp_path / "both.dump"
+    with own_app("postgresql", tmp_path, "backup_other") as other:
+        UserFactory(email="other@example.com")
+        other_schema = backup.database_of(db.engine).schema
+        other_engine = create_engine(other.config["SQLALCHEMY_DATABASE_URI"])
+        with own_app("postgresql", tmp_path, "backup_site") as site:
+            UserFactory(email="ann@example.com")
+            database = backup.database_of(db.engine)
+            # A dump of the whole database, as pg_dump makes it without --schema.
+            backup._run_pg(
+                "pg_dump",
+                database,
+                "--format=custom",
+                f"--schema={database.schema}",
+                f"--schema={other_schema}",
+                f"--file={path}",
+            )
+            with other_engine.begin() as connection:
+                connection.execute(User.__table__.delete())
+
+            result = run(site.test_cli_runner(), "restore", str(path), "--yes")
+
+            assert result.exit_code == 0, result.output
+            assert addresses() == ["ann@example.com"]
+        # The other schema is not this site's: the restore left it as it was.
+        try:
+            with other_engine.connect() as connection:
+                left = connection.execute(select(func.count()).select_from(User.__table__))
+                assert left.scalar() == 0
+        finally:
+            other_engine.dispose()
+
+
 @pytest.mark.parametrize(("command", "tool"), [("backup", "pg_dump"), ("restore", "pg_restore")])
 def test_without_the_client_tools_postgresql_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, tool: str

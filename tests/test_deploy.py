@@ -158,6 +158,25 @@ def test_fingerprints_are_computed_once_per_process(tmp_path):
     assert watched.hashed_name("site.css") not in {before, first}
 
 
+def test_names_that_are_no_file_are_not_remembered(tmp_path, client):
+    names = StaticFingerprints(str(tmp_path))
+    for number in range(50):
+        assert names.resolve(f"gone{number}.000000000000.css").current is False
+    assert names._digests == {}
+    # Through the app too: each such request leaves nothing behind.
+    kept = client.application.extensions["portal.static_files"]
+    before = len(kept._digests)
+    for number in range(20):
+        with client.get(f"/static/css/gone{number}.000000000000.css") as response:
+            assert response.status_code == 404
+    assert len(kept._digests) == before
+    # A file that appears later gets its fingerprint (development's watch mode).
+    watched = StaticFingerprints(str(tmp_path), watch=True)
+    assert watched.digest("late.css") is None
+    (tmp_path / "late.css").write_text("p { margin: 0 }")
+    assert watched.digest("late.css") is not None
+
+
 def test_only_names_with_a_suffix_get_a_fingerprint(tmp_path):
     (tmp_path / "LICENSE").write_text("text")
     (tmp_path / "app.js").write_text("x = 1")

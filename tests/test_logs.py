@@ -290,6 +290,25 @@ def test_the_500_page_and_the_error_report_show_the_request_id(json_client, caps
     assert (closing["route"], closing["status"]) == ("/explode", 500)
 
 
+def explode_with_token(token: str) -> str:
+    """A view under a link token that fails."""
+    raise RuntimeError("the view broke")
+
+
+def test_an_error_under_a_link_token_logs_the_path_without_it(json_app, capsys, caplog):
+    json_app.add_url_rule("/explode/<token:token>/", "explode_token", explode_with_token)
+    response = json_app.test_client().get(f"/explode/{SECRETS['token']}/")
+
+    assert response.status_code == 500
+    err = capsys.readouterr().err
+    assert SECRETS["token"] not in err
+    assert SECRETS["token"] not in caplog.text
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    [failure] = [line for line in lines if line["level"] == "ERROR"]
+    assert failure["message"] == "Exception on /explode/[token]/ [GET]"
+    assert "RuntimeError: the view broke" in failure["exception"]
+
+
 def test_a_view_error_that_propagates_is_still_logged_as_a_500(make_app, capsys):
     app = add_routes(make_app(LOG_FORMAT="json"))
     with pytest.raises(RuntimeError):
@@ -590,6 +609,13 @@ def test_scrubbing_removes_cookies_credentials_and_secret_fields():
     frame = scrubbed["exception"]["values"][0]["stacktrace"]["frames"][0]
     assert frame["vars"] == {"password": logs.FILTERED, "form": {"token": logs.FILTERED}}
     assert scrubbed["extra"] == {"client_secret": logs.FILTERED, "count": 2}
+
+
+def test_the_referrer_which_may_name_a_link_token_is_filtered():
+    referer = f"http://portal.test/users/reset/{SECRETS['token']}/"
+    event = {"request": {"headers": {"Referer": referer, "User-Agent": "pytest"}}}
+    headers = logs.scrub_event(event, {})["request"]["headers"]
+    assert headers == {"Referer": logs.FILTERED, "User-Agent": "pytest"}
 
 
 def test_a_raw_body_is_dropped_whole():

@@ -7,6 +7,7 @@ code, token and ID token is the real provider's.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
@@ -583,6 +584,31 @@ def test_a_link_answer_for_another_account_is_refused(
     with client.session_transaction() as session:
         session.update(pending)
     assert "Sign in again to link Test ID." in flashed(client.get(callback), client)
+    assert identities() == []
+
+
+def test_an_unconfirmed_account_cannot_link_a_provider(
+    flows: Flows, provider: Provider, client: FlaskClient, auth: AuthActions, browser: Browser
+) -> None:
+    # Someone registered another person's address and never confirmed it. An
+    # identity of theirs linked now would still open the account after the
+    # address's owner takes it back with a reset link.
+    squatter = factories.NewUserFactory(email="owner@example.com")
+    auth.login(squatter.email)
+    login = provider.add_account(email="squatter@example.com")
+
+    response = browser.submit("/users/me/providers/test/link/", {"password": factories.PASSWORD})
+
+    assert response.status_code == 200
+    assert "Confirm your email address first" in response.get_data(as_text=True)
+    assert "Please confirm your password" in flashed(
+        client.get("/users/me/providers/test/start/"), client
+    )
+    # Even with a password confirmation in hand, the link itself is refused.
+    with client.session_transaction() as session:
+        session[oidc.GRANT_KEY] = {"provider": "test", "user_id": squatter.id, "at": time.time()}
+    page = flashed(flows.sign_in(login, path="/users/me/providers/test/start/"), client)
+    assert "Confirm your email address first" in page
     assert identities() == []
 
 

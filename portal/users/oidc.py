@@ -4,8 +4,9 @@ An identity at a provider is its issuer and subject (``iss`` + ``sub``),
 never its email address. The linking rule, the only ways an identity comes
 to open an account here:
 
-(a) the signed-in person links it from their account page, after typing
-    their password (``confirm_password``, then the provider round trip); or
+(a) the signed-in person of a confirmed (ACTIVE) account links it from
+    their account page, after typing their password (``confirm_password``,
+    then the provider round trip); or
 (b) at sign-in, the provider asserts ``email_verified: true`` (the JSON
     value true, nothing else) for an address that equals, in any case, the
     address of a confirmed (ACTIVE) account: the identity is linked to that
@@ -101,6 +102,10 @@ NO_REGISTRATION_MESSAGE = (
 )
 TAKEN_BY_OTHER_MESSAGE = "That {label} account is already linked to another account here."
 ALREADY_LINKED_MESSAGE = "Your account is already linked to {label}. Unlink it first."
+UNCONFIRMED_LINK_MESSAGE = (
+    "Confirm your email address first (follow the link we sent to it); then {label} can be "
+    "linked to your account."
+)
 WRONG_PASSWORD_MESSAGE = "The password is not correct."
 NO_PASSWORD_MESSAGE = (
     "Your account has no password yet. Set one with “Forgot your password?” on the sign-in "
@@ -400,12 +405,24 @@ def has_usable_password(user: User) -> bool:
     return len(parts) == 3 and not parts[1].startswith(UNUSABLE_SALT_MARK)
 
 
+def _refuse_unconfirmed(user: User, label: str) -> None:
+    """Refuse linking to an account whose address was never confirmed.
+
+    Whoever registered it may not own the address: an identity they linked
+    would outlive the owner taking the account back with a reset link.
+    """
+    if user.status != USER.ACTIVE:
+        raise ProviderError(UNCONFIRMED_LINK_MESSAGE.format(label=label))
+
+
 def confirm_password(user: User, provider: Provider, password: str) -> None:
     """Check the password before linking ``provider`` and grant one flow for it.
 
-    Raise ``ProviderError`` when the account has no password, the password is
-    wrong, or the account already has an identity at this provider.
+    Raise ``ProviderError`` when the account's address is not confirmed, it
+    has no password, the password is wrong, or the account already has an
+    identity at this provider.
     """
+    _refuse_unconfirmed(user, provider.label)
     if not has_usable_password(user):
         raise ProviderError(NO_PASSWORD_MESSAGE.format(label=provider.label))
     if not user.check_password(password):
@@ -505,10 +522,12 @@ def _commit_link() -> None:
 def link(user: User, assertion: Assertion) -> ProviderIdentity:
     """Link the asserted identity to signed-in ``user`` (rule (a): password confirmed).
 
-    Refused, changing nothing, when the identity belongs to another account
-    or ``user`` already has one at this provider.
+    Refused, changing nothing, when ``user`` has not confirmed its address,
+    the identity belongs to another account or ``user`` already has one at
+    this provider.
     """
     label = assertion.provider.label
+    _refuse_unconfirmed(user, label)
     existing = find_identity(assertion.issuer, assertion.subject)
     if existing is not None:
         if existing.user_id == user.id:
