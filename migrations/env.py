@@ -8,10 +8,12 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-# Keep the application's loggers: only Alembic's own are configured here.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Interpret the config file for Python logging, unless the app configured
+# logging itself (LOG_FORMAT): its JSON or text lines then stay the only format,
+# and Alembic, like every library, logs warnings and up.
+if current_app.config.get("LOG_FORMAT") is None:
+    # Keep the application's loggers: only Alembic's own are configured here.
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 

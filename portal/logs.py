@@ -237,6 +237,10 @@ def logging_settings(app: Flask) -> tuple[str, str] | None:
     return fmt, level
 
 
+# Library loggers whose level another configuration (migrations/alembic.ini) sets.
+RAISED_ELSEWHERE = ("alembic", "flask_migrate")
+
+
 def logging_config(fmt: str, level: str) -> dict[str, Any]:
     """The ``dictConfig`` schema: one handler on the root logger, on standard error.
 
@@ -260,7 +264,12 @@ def logging_config(fmt: str, level: str) -> dict[str, Any]:
         },
         # Named here, Flask's app logger also loses the handler Flask may have
         # given it before: the root's handler serves it, and two would print twice.
-        "loggers": {APP_LOGGER: {"level": level}},
+        # Migrations' logging file raises Alembic's own loggers to INFO; these
+        # keep to the libraries' level like the rest.
+        "loggers": {
+            APP_LOGGER: {"level": level},
+            **{name: {"level": logging.getLevelName(libraries)} for name in RAISED_ELSEWHERE},
+        },
         "root": {"level": logging.getLevelName(libraries), "handlers": [HANDLER_NAME]},
     }
 

@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from sqlalchemy import update
 
 from config.settings import ROLE_NAMES
 from config.settings import ConfigurationError
@@ -546,7 +547,7 @@ def test_a_crafted_staff_action_is_refused_until_set_up(required, clock):
     assert client.get(edit).status_code == 200
 
 
-def test_a_session_from_before_the_set_up_does_not_count(required, clock):
+def test_a_session_from_before_the_set_up_ends_with_it(required, clock):
     factories.StaffFactory(email="mod@example.com")
     old = required.test_client()
     AuthActions(old).login("mod@example.com")
@@ -554,8 +555,22 @@ def test_a_session_from_before_the_set_up_does_not_count(required, clock):
     AuthActions(new).login("mod@example.com")
     enrol(new, clock)
     assert new.get("/admin/").status_code == 200
-    assert old.get("/admin/").headers["Location"] == SETTINGS
-    assert 'id="session-not-verified"' in old.get(SETTINGS).get_data(as_text=True)
+    assert old.get("/admin/").headers["Location"].startswith("/users/login/")
+
+
+def test_a_session_that_did_not_pass_the_code_gets_no_staff_powers(required, clock):
+    """Should a session outlive the set-up (a row from before it), the gate still holds."""
+    user, _secret, _codes, client = signed_in_with_code(
+        required, clock, "mod@example.com", USER.STAFF
+    )
+    assert client.get("/admin/").status_code == 200
+    db.session.execute(
+        update(UserSession).where(UserSession.user_id == user.id).values(second_factor=False)
+    )
+    db.session.commit()
+
+    assert client.get("/admin/").headers["Location"] == SETTINGS
+    assert 'id="session-not-verified"' in client.get(SETTINGS).get_data(as_text=True)
 
 
 def test_turning_it_off_closes_the_back_office_again(required, clock):
@@ -746,3 +761,35 @@ def test_deleting_an_account_takes_its_second_factor_codes_and_sessions(app, clo
     assert owners(RecoveryCode) == {kept.id}
     assert kept.id in owners(UserSession)
     assert user.id not in owners(UserSession)
+
+
+def test_setting_it_up_ends_the_other_sessions_and_keeps_this_one(app, client, auth, clock):
+    factories.UserFactory(email="ann@example.com")
+    elsewhere = app.test_client()
+    AuthActions(elsewhere).login("ann@example.com")
+    auth.login("ann@example.com")
+
+    enrol(client, clock)
+
+    assert client.get("/users/me/").status_code == 200
+    assert elsewhere.get("/users/me/").status_code == 302
+
+
+def test_turning_it_off_ends_the_other_sessions_and_keeps_this_one(app, client, clock):
+    _user, secret, _codes = enrolled(app, clock, "ann@example.com")
+    elsewhere = app.test_client()
+    sign_in(elsewhere, "ann@example.com", code_at(secret, clock.now))
+    clock.advance(mfa.TIME_STEP_SECONDS)
+    sign_in(client, "ann@example.com", code_at(secret, clock.now))
+    assert elsewhere.get("/users/me/").status_code == 200
+    clock.advance(mfa.TIME_STEP_SECONDS)
+
+    response = Browser(client).submit(
+        f"{SETTINGS}disable/",
+        {"password": factories.PASSWORD, "code": code_at(secret, clock.now)},
+        token_from=SETTINGS,
+    )
+
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert client.get("/users/me/").status_code == 200
+    assert elsewhere.get("/users/me/").status_code == 302

@@ -266,6 +266,8 @@ def confirm_enrolment(user: User, code: str) -> list[str]:
     row.enrolled_at = utcnow()
     row.last_time_step = step
     codes = _replace_recovery_codes(user)
+    # Sessions begun without the factor end; the caller starts one that passed it.
+    sessions.end_all(user)
     audit.record(
         AUDIT.ACTION_MFA_ENROLLED,
         AUDIT.OBJECT_USER,
@@ -438,6 +440,8 @@ def disable(user: User, password: str, code: str) -> None:
         raise SecondFactorError(WRONG_PASSWORD)
     require_code(user, code)
     forget(user)
+    # As after a password change: this browser stays signed in, the others end.
+    sessions.end_all(user, keep=sessions.current_id())
     audit.record(
         AUDIT.ACTION_MFA_DISABLED,
         AUDIT.OBJECT_USER,
