@@ -72,7 +72,10 @@ def code_at(secret: str, moment: float) -> str:
 def enrol(client: FlaskClient, clock: Clock) -> tuple[str, list[str]]:
     """Set up an authenticator for the signed-in account; return its secret and recovery codes."""
     browser = Browser(client)
-    assert browser.submit(f"{SETTINGS}start/", token_from=SETTINGS).status_code == 302
+    started = browser.submit(
+        f"{SETTINGS}start/", {"password": factories.PASSWORD}, token_from=SETTINGS
+    )
+    assert started.status_code == 302
     page = client.get(SETTINGS).get_data(as_text=True)
     secret = SECRET_RE.search(page).group(1).replace(" ", "")
     response = browser.submit(
@@ -128,7 +131,10 @@ def test_the_set_up_page_shows_an_inline_svg_qr_code_and_the_grouped_secret(
     # GET changes nothing: the secret is made by the button.
     assert db.session.execute(select(SecondFactor)).first() is None
 
-    assert browser.submit(f"{SETTINGS}start/", token_from=SETTINGS).status_code == 302
+    started = browser.submit(
+        f"{SETTINGS}start/", {"password": factories.PASSWORD}, token_from=SETTINGS
+    )
+    assert started.status_code == 302
     page = client.get(SETTINGS)
     html = page.get_data(as_text=True)
     assert page.headers["Cache-Control"] == "no-store"
@@ -176,7 +182,7 @@ def test_one_good_code_turns_it_on_and_shows_ten_recovery_codes_once(
 def test_a_wrong_set_up_code_changes_nothing(app, client, auth, browser, clock):
     user = factories.UserFactory(email="ann@example.com")
     auth.login("ann@example.com")
-    browser.submit(f"{SETTINGS}start/", token_from=SETTINGS)
+    browser.submit(f"{SETTINGS}start/", {"password": factories.PASSWORD}, token_from=SETTINGS)
     secret = SECRET_RE.search(client.get(SETTINGS).get_data(as_text=True)).group(1)
     wrong = code_at(secret.replace(" ", ""), clock.now - 5 * mfa.TIME_STEP_SECONDS)
     for code in (wrong, "12345", "abcdef", "1" * 200):
@@ -194,11 +200,11 @@ def test_a_set_up_can_be_dropped_and_started_again_with_a_new_secret(
 ):
     user = factories.UserFactory(email="ann@example.com")
     auth.login("ann@example.com")
-    browser.submit(f"{SETTINGS}start/", token_from=SETTINGS)
+    browser.submit(f"{SETTINGS}start/", {"password": factories.PASSWORD}, token_from=SETTINGS)
     first = SECRET_RE.search(client.get(SETTINGS).get_data(as_text=True)).group(1)
     browser.submit(f"{SETTINGS}cancel/", token_from=SETTINGS)
     assert second_factor_of(user) is None
-    browser.submit(f"{SETTINGS}start/", token_from=SETTINGS)
+    browser.submit(f"{SETTINGS}start/", {"password": factories.PASSWORD}, token_from=SETTINGS)
     second = SECRET_RE.search(client.get(SETTINGS).get_data(as_text=True)).group(1)
     assert first != second
 
@@ -214,7 +220,24 @@ def test_the_set_up_pages_are_for_signed_in_accounts(app, client):
 def test_starting_again_is_refused_once_it_is_on(app, clock):
     user, _secret, _codes = enrolled(app, clock, "ann@example.com")
     with pytest.raises(mfa.SecondFactorError, match="already has"):
-        mfa.begin_enrolment(user)
+        mfa.begin_enrolment(user, factories.PASSWORD)
+
+
+def test_setting_it_up_takes_the_password(app, client, auth, browser):
+    """A stolen session cookie alone cannot set up a factor of its own."""
+    user = factories.UserFactory(email="ann@example.com")
+    auth.login("ann@example.com")
+    for typed in ("not-the-password-1", ""):
+        response = browser.submit(f"{SETTINGS}start/", {"password": typed}, token_from=SETTINGS)
+        assert response.status_code == 200
+        assert 'aria-invalid="true"' in response.get_data(as_text=True) or (
+            mfa.WRONG_PASSWORD in response.get_data(as_text=True)
+        )
+        assert second_factor_of(user) is None
+    wrong = browser.submit(
+        f"{SETTINGS}start/", {"password": "not-the-password-1"}, token_from=SETTINGS
+    )
+    assert mfa.WRONG_PASSWORD in wrong.get_data(as_text=True)
 
 
 # -- signing in -------------------------------------------------------------------

@@ -471,7 +471,7 @@ def test_an_enrolled_second_factor_is_still_asked_for(
     flows: Flows, provider: Provider, client: FlaskClient, browser: Browser
 ) -> None:
     user = factories.UserFactory(name="Mia Factor", email="mia@example.com")
-    secret = mfa.begin_enrolment(user).secret
+    secret = mfa.begin_enrolment(user, factories.PASSWORD).secret
     recovery = mfa.confirm_enrolment(user, pyotp.TOTP(secret).now())
     login = provider.add_account(email="mia@example.com")
 

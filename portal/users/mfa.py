@@ -211,14 +211,18 @@ def _enrolment(user: User, secret: str) -> Enrolment:
     return Enrolment(secret=secret, uri=uri)
 
 
-def begin_enrolment(user: User) -> Enrolment:
+def begin_enrolment(user: User, password: str) -> Enrolment:
     """Store a new secret for ``user``, not in force until a code confirms it.
 
-    Starting again replaces a set-up that was never confirmed.
+    It takes the account's password, so a stolen session cookie cannot set up
+    a factor of its own (and with it reach what needs one). Starting again
+    replaces a set-up that was never confirmed.
     """
     row = _row(user)
     if row is not None and row.enrolled_at is not None:
         raise SecondFactorError(ALREADY_ENROLLED)
+    if not user.check_password(password):
+        raise SecondFactorError(WRONG_PASSWORD)
     secret = pyotp.random_base32()
     if row is None:
         row = SecondFactor(user_id=user.id, secret=encrypt_secret(secret))

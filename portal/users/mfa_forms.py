@@ -30,6 +30,12 @@ def _code_field(hint: str) -> StringField:
     )
 
 
+class StartForm(FlaskForm):
+    """The password, needed to set up an authenticator app."""
+
+    password = LimitedPasswordField("Your password")
+
+
 class EnrolForm(FlaskForm):
     """A code made from the new secret: it proves the app has the secret right."""
 

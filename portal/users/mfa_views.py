@@ -36,6 +36,7 @@ from portal.users import mfa
 from portal.users.mfa_forms import CodeForm
 from portal.users.mfa_forms import DisableForm
 from portal.users.mfa_forms import EnrolForm
+from portal.users.mfa_forms import StartForm
 from portal.users.models import User
 from portal.users.views import start_session
 
@@ -231,9 +232,11 @@ def settings() -> str:
     enrolment = mfa.pending_enrolment(user)
     if enrolment is not None:
         return _enrol_page(enrolment, EnrolForm())
-    return render_template(
-        "users/mfa_start.html", form=ActionForm(), required=mfa.required_for(user)
-    )
+    return _start_page(user, StartForm())
+
+
+def _start_page(user: User, form: StartForm) -> str:
+    return render_template("users/mfa_start.html", form=form, required=mfa.required_for(user))
 
 
 def _enrol_page(enrolment: mfa.Enrolment, form: EnrolForm) -> str:
@@ -244,14 +247,22 @@ def _enrol_page(enrolment: mfa.Enrolment, form: EnrolForm) -> str:
 
 @bp.route("/me/mfa/start/", methods=["POST"])
 @login_required
-def start() -> BaseResponse:
+@limiter.shared_limit(
+    _account_limit, CODE_SCOPE, key_func=_own_account_key, deduct_when=_code_refused
+)
+def start() -> str | BaseResponse:
     """Make a new secret for the account's authenticator app (in force once confirmed)."""
-    if ActionForm().validate_on_submit():
+    user = _me()
+    form = StartForm()
+    if form.validate_on_submit():
         try:
-            mfa.begin_enrolment(_me())
+            mfa.begin_enrolment(user, form.password.data)
         except mfa.SecondFactorError as error:
-            flash(str(error), "error")
-    return redirect(url_for("mfa.settings"))
+            _refuse_code()
+            form.password.errors = [*form.password.errors, str(error)]
+        else:
+            return redirect(url_for("mfa.settings"))
+    return _start_page(user, form)
 
 
 @bp.route("/me/mfa/enrol/", methods=["POST"])

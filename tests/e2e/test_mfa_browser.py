@@ -80,6 +80,7 @@ def test_staff_set_up_two_step_sign_in_then_sign_in_with_a_code(
     password_step(page)
     expect(page).to_have_url(f"{url}/users/me/mfa/")
     expect(page.get_by_text("Your role needs a second factor")).to_be_visible()
+    page.get_by_label("Your password").fill(factories.PASSWORD)
     page.get_by_role("button", name="Set up an authenticator app").click()
 
     # The QR code is drawn, from inline SVG, and the secret is there to type.
