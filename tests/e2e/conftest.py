@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser
+from playwright.sync_api import BrowserContext
 from playwright.sync_api import ConsoleMessage
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
@@ -124,6 +125,35 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
 @pytest.fixture
 def console_errors() -> ConsoleErrors:
     return ConsoleErrors()
+
+
+# Reports every CSP violation of every document to Python. Init scripts are
+# injected by the browser itself, so the policy under test does not block them.
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation(
+    `${event.effectiveDirective} blocked ${event.blockedURI || "inline"} on ${event.documentURI}`
+  );
+});
+"""
+
+
+def watch_csp(context: BrowserContext, violations: list[str]) -> None:
+    """Collect the CSP violations of every page in ``context`` into ``violations``."""
+
+    def report(violation: str) -> None:
+        violations.append(violation)
+
+    context.expose_function("reportCspViolation", report)
+    context.add_init_script(script=CSP_WATCH)
+
+
+@pytest.fixture
+def csp_violations(page: Page) -> list[str]:
+    """The CSP violations of every document ``page`` loads."""
+    violations: list[str] = []
+    watch_csp(page.context, violations)
+    return violations
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ fails the test.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pyotp
 import pytest
@@ -25,27 +24,6 @@ pytestmark = pytest.mark.e2e
 
 EMAIL = "grace@example.com"
 NAME = "Grace Hopper"
-
-# Reports every CSP violation of every document to Python (init scripts are the browser's own).
-CSP_WATCH = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.reportCspViolation(
-    `${event.effectiveDirective} blocked ${event.blockedURI || "inline"} on ${event.documentURI}`
-  );
-});
-"""
-
-
-@pytest.fixture
-def csp_violations(page: Page) -> Iterator[list[str]]:
-    violations: list[str] = []
-
-    def report(violation: str) -> None:
-        violations.append(violation)
-
-    page.context.expose_function("reportCspViolation", report)
-    page.context.add_init_script(script=CSP_WATCH)
-    yield violations
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import expect
@@ -23,29 +21,6 @@ FIRST = "The carry mechanism is elegant."
 SECOND = "Babbage would have liked the printer."
 THIRD = "Buy cheap watches at example.net!"
 REASON = "Both on topic."
-
-# Reports every CSP violation of every document to Python. Init scripts are
-# injected by the browser itself, so the policy under test does not block them.
-CSP_WATCH = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.reportCspViolation(
-    `${event.effectiveDirective} blocked ${event.blockedURI || "inline"} on ${event.documentURI}`
-  );
-});
-"""
-
-
-@pytest.fixture
-def csp_violations(page: Page) -> Iterator[list[str]]:
-    """The CSP violations of every document ``page`` loads."""
-    violations: list[str] = []
-
-    def report(violation: str) -> None:
-        violations.append(violation)
-
-    page.context.expose_function("reportCspViolation", report)
-    page.context.add_init_script(script=CSP_WATCH)
-    yield violations
 
 
 def sign_in(page: Page, email: str, name: str, next_path: str) -> None:

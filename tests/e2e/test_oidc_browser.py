@@ -21,15 +21,6 @@ from tests.oidc_server import running_provider
 
 pytestmark = pytest.mark.e2e
 
-# Reports every CSP violation of the app's pages to Python (see test_moderation_browser).
-CSP_WATCH = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.reportCspViolation(
-    `${event.effectiveDirective} blocked ${event.blockedURI || "inline"} on ${event.documentURI}`
-  );
-});
-"""
-
 
 @pytest.fixture
 def provider(live_server: LiveServer) -> Iterator[Provider]:
@@ -38,18 +29,6 @@ def provider(live_server: LiveServer) -> Iterator[Provider]:
     with running_provider([callback]) as running:
         live_server.app.config["OIDC_PROVIDERS"] = [running.settings()]
         yield running
-
-
-@pytest.fixture
-def csp_violations(page: Page) -> list[str]:
-    violations: list[str] = []
-
-    def report(violation: str) -> None:
-        violations.append(violation)
-
-    page.context.expose_function("reportCspViolation", report)
-    page.context.add_init_script(script=CSP_WATCH)
-    return violations
 
 
 def app_errors(console_errors: ConsoleErrors, live_server: LiveServer) -> list[str]:

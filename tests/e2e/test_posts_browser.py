@@ -20,6 +20,7 @@ from playwright.sync_api import expect
 from tests import factories
 from tests.e2e.conftest import ConsoleErrors
 from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import watch_csp
 
 pytestmark = pytest.mark.e2e
 
@@ -30,27 +31,8 @@ COMMENT = "It might act upon other things besides number."
 REASON = "Polite and on topic."
 WAITING = "waiting for moderation"
 
-# Reports every CSP violation of every document to Python. Init scripts are
-# injected by the browser itself, so the policy under test does not block them.
-CSP_WATCH = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.reportCspViolation(
-    `${event.effectiveDirective} blocked ${event.blockedURI || "inline"} on ${event.documentURI}`
-  );
-});
-"""
 
 OpenPage = Callable[[], Page]
-
-
-def watch_csp(context: BrowserContext, violations: list[str]) -> None:
-    """Collect the CSP violations of every page in ``context`` into ``violations``."""
-
-    def report(violation: str) -> None:
-        violations.append(violation)
-
-    context.expose_function("reportCspViolation", report)
-    context.add_init_script(script=CSP_WATCH)
 
 
 @pytest.fixture
