@@ -38,6 +38,8 @@ from portal.users.mfa_forms import DisableForm
 from portal.users.mfa_forms import EnrolForm
 from portal.users.mfa_forms import StartForm
 from portal.users.models import User
+from portal.users.views import login_account_limit
+from portal.users.views import login_address_limit
 from portal.users.views import start_session
 
 bp = Blueprint("mfa", __name__, url_prefix="/users")
@@ -128,14 +130,6 @@ def _code_refused(response: BaseResponse) -> bool:
     return bool(g.get("mfa_code_refused"))
 
 
-def _address_limit() -> str:
-    return str(current_app.config["LOGIN_LIMIT_PER_ADDRESS"])
-
-
-def _account_limit() -> str:
-    return str(current_app.config["LOGIN_LIMIT_PER_ACCOUNT"])
-
-
 def complete_sign_in(user: User, *, remember: bool, next_url: str) -> BaseResponse:
     """Finish a sign-in whose password (or provider) was right.
 
@@ -152,10 +146,10 @@ def complete_sign_in(user: User, *, remember: bool, next_url: str) -> BaseRespon
 
 @bp.route("/login/code/", methods=["GET", "POST"])
 @limiter.shared_limit(
-    _address_limit, CODE_ADDRESS_SCOPE, methods=["POST"], deduct_when=_code_refused
+    login_address_limit, CODE_ADDRESS_SCOPE, methods=["POST"], deduct_when=_code_refused
 )
 @limiter.shared_limit(
-    _account_limit,
+    login_account_limit,
     CODE_SCOPE,
     key_func=_pending_account_key,
     methods=["POST"],
@@ -248,7 +242,7 @@ def _enrol_page(enrolment: mfa.Enrolment, form: EnrolForm) -> str:
 @bp.route("/me/mfa/start/", methods=["POST"])
 @login_required
 @limiter.shared_limit(
-    _account_limit, CODE_SCOPE, key_func=_own_account_key, deduct_when=_code_refused
+    login_account_limit, CODE_SCOPE, key_func=_own_account_key, deduct_when=_code_refused
 )
 def start() -> str | BaseResponse:
     """Make a new secret for the account's authenticator app (in force once confirmed)."""
@@ -268,7 +262,7 @@ def start() -> str | BaseResponse:
 @bp.route("/me/mfa/enrol/", methods=["POST"])
 @login_required
 @limiter.shared_limit(
-    _account_limit, CODE_SCOPE, key_func=_own_account_key, deduct_when=_code_refused
+    login_account_limit, CODE_SCOPE, key_func=_own_account_key, deduct_when=_code_refused
 )
 def enrol() -> str | BaseResponse:
     """Put the new secret in force with one code from the app; show the recovery codes once."""
@@ -304,7 +298,7 @@ def cancel_enrolment() -> BaseResponse:
 @bp.route("/me/mfa/recovery-codes/", methods=["POST"])
 @login_required
 @limiter.shared_limit(
-    _account_limit, CODE_SCOPE, key_func=_own_account_key, deduct_when=_code_refused
+    login_account_limit, CODE_SCOPE, key_func=_own_account_key, deduct_when=_code_refused
 )
 def new_recovery_codes() -> str | BaseResponse:
     """Replace the recovery codes after one good code; show the new ones once."""
@@ -327,7 +321,7 @@ def new_recovery_codes() -> str | BaseResponse:
 @bp.route("/me/mfa/disable/", methods=["POST"])
 @login_required
 @limiter.shared_limit(
-    _account_limit, CODE_SCOPE, key_func=_own_account_key, deduct_when=_code_refused
+    login_account_limit, CODE_SCOPE, key_func=_own_account_key, deduct_when=_code_refused
 )
 def disable() -> BaseResponse:
     """Turn two-step sign-in off; it takes the password and a code."""

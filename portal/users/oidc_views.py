@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import flash
 from flask import g
 from flask import redirect
@@ -29,6 +28,7 @@ from portal.urls import is_safe_next
 from portal.users import oidc
 from portal.users.mfa_views import complete_sign_in
 from portal.users.oidc_forms import LinkProviderForm
+from portal.users.views import login_address_limit
 
 bp = Blueprint("oidc", __name__, url_prefix="/users")
 
@@ -44,10 +44,6 @@ def no_store(response: Response) -> Response:
 def provider_helpers() -> dict[str, object]:
     """Let every page list the sign-in providers (the sign-in page shows a button each)."""
     return {"sign_in_providers": oidc.configured}
-
-
-def _address_limit() -> str:
-    return str(current_app.config["LOGIN_LIMIT_PER_ADDRESS"])
 
 
 def _refused(message: str) -> None:
@@ -87,7 +83,7 @@ def login(name: str) -> BaseResponse:
 
 
 @bp.route("/providers/<name>/callback/")
-@limiter.limit(_address_limit, scope="provider-callback", deduct_when=_was_refused)
+@limiter.limit(login_address_limit, scope="provider-callback", deduct_when=_was_refused)
 def callback(name: str) -> BaseResponse:
     """Finish the flow the provider sent back: sign in, or link to the signed-in account."""
     try:

@@ -70,11 +70,13 @@ def _account_key() -> str:
     return "account:" + (request.form.get("email") or "").strip().lower()
 
 
-def _address_limit() -> str:
+def login_address_limit() -> str:
+    """Sign-in attempts per client address (the password, code and provider steps)."""
     return str(current_app.config["LOGIN_LIMIT_PER_ADDRESS"])
 
 
-def _account_limit() -> str:
+def login_account_limit() -> str:
+    """Sign-in attempts per account (the password and code steps)."""
     return str(current_app.config["LOGIN_LIMIT_PER_ACCOUNT"])
 
 
@@ -243,9 +245,11 @@ def resend_confirmation() -> BaseResponse:
 
 
 @bp.route("/login/", methods=["GET", "POST"])
-@limiter.limit(_address_limit, methods=["POST"], scope="login-address", deduct_when=_login_failed)
 @limiter.limit(
-    _account_limit,
+    login_address_limit, methods=["POST"], scope="login-address", deduct_when=_login_failed
+)
+@limiter.limit(
+    login_account_limit,
     key_func=_account_key,
     methods=["POST"],
     scope="login-account",
