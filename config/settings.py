@@ -305,6 +305,12 @@ class BaseConfig:
         self.PORTAL_NAME = os.environ.get("PORTAL_NAME", "Portal")
         self.PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")
 
+        # Languages offered, the source language first; times are stored in UTC
+        # and shown in the account's zone, or this one.
+        self.LANGUAGES = ["en", "de"]
+        self.BABEL_DEFAULT_LOCALE = "en"
+        self.BABEL_DEFAULT_TIMEZONE = os.environ.get("PORTAL_TIMEZONE", "UTC")
+
         # Rate limits and caches use Redis when it is configured, memory otherwise.
         self.REDIS_URL = os.environ.get("REDIS_URL") or None
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"

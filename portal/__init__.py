@@ -140,6 +140,7 @@ def register_extensions(app: Flask) -> None:
     from portal.extensions import login_manager
     from portal.extensions import migrate
     from portal.extensions import principal
+    from portal.i18n import init_i18n
     from portal.security import init_security
     from portal.users.auth import init_login
 
@@ -158,6 +159,7 @@ def register_extensions(app: Flask) -> None:
     init_login(login_manager)
     principal.init_app(app)
     init_security(app)
+    init_i18n(app)
     init_cache(app)
 
 

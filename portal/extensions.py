@@ -1,5 +1,6 @@
 """One instance of each extension, bound to an app only in ``create_app``."""
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -11,6 +12,7 @@ from flask_wtf import CSRFProtect
 from portal.database import Base
 
 db = SQLAlchemy(model_class=Base)
+babel = Babel()
 migrate = Migrate()
 login_manager = LoginManager()
 # Identities are derived from the logged-in user on each request, not stored.

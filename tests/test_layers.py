@@ -40,6 +40,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "portal.formatting",
             "portal.forms",
             "portal.http",
+            "portal.i18n",
             "portal.logs",
             "portal.markup",
             "portal.metrics",
