@@ -15,6 +15,7 @@ from flask import flash
 from flask import redirect
 from flask import request
 from flask_admin import expose
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
 from portal.urls import parse_row_id
@@ -57,7 +58,7 @@ class InputActionsMixin(_ModelView):
         ids = selected_ids(raw.split(","))[:MAX_SELECTION]
         models = self.selection(ids)
         if not models:
-            flash("Select at least one row first.", "error")
+            flash(_("Select at least one row first."), "error")
             return redirect(self.get_url(".index_view"))
         form = self.input_actions[name]()
         if form.validate_on_submit():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from markupsafe import escape
 
@@ -48,11 +49,17 @@ class AuditView(SecureModelView):
         "summary",
     )
     column_labels = {
-        "created_at": "When",
-        "actor_label": "Who",
-        "address": "From",
-        "object_type": "Object",
-        "object_id": "Id",
+        "id": _l("#"),
+        "created_at": _l("When"),
+        "actor_label": _l("Who"),
+        "actor_id": _l("Account number"),
+        "source": _l("Source"),
+        "address": _l("From"),
+        "action": _l("Action"),
+        "object_type": _l("Object"),
+        "object_id": _l("Object number"),
+        "summary": _l("Summary"),
+        "changes": _l("Changes"),
     }
     column_filters = ("actor_label", "action", "object_type", "object_id", "source", "created_at")
     column_choices = {

@@ -38,9 +38,26 @@ class SecureModelView(
     """
 
     filter_converter = PortalFilterConverter()
-    # Timestamps to the second, in UTC, the zone every screen shows.
+    # Timestamps to the second, in the reader's language and time zone.
     column_type_formatters = TYPE_FORMATTERS
     column_type_formatters_detail = DETAIL_TYPE_FORMATTERS
+    # The attribute a page title, a heading and a row's checkbox name a row by
+    # ("Edit · Uma User · Accounts"); None: the row's own text, else its number.
+    label_attribute: str | None = None
+    label_length = 60
+
+    def object_label(self, model: Any) -> str:
+        """Name one row in a few words: its label attribute, its text, or "#<id>"."""
+        if self.label_attribute is not None:
+            text = str(getattr(model, self.label_attribute) or "")
+        elif type(model).__str__ is not object.__str__:
+            text = str(model)
+        else:
+            text = f"#{self.get_pk_value(model)}"
+        text = " ".join(text.split()) or f"#{self.get_pk_value(model)}"
+        if len(text) <= self.label_length:
+            return text
+        return text[: self.label_length - 1] + "…"
 
     def get_one(self, id: Any) -> Any:
         # An id no row can have ("../etc/passwd", 23 digits) finds nothing, as

@@ -12,8 +12,9 @@ from typing import Any
 
 from flask_admin import AdminIndexView
 from flask_admin import expose
+from flask_babel import format_date
+from flask_babel import gettext as _
 from flask_login import current_user
-from markupsafe import Markup
 from sqlalchemy import Date
 from sqlalchemy import cast
 from sqlalchemy import func
@@ -67,69 +68,142 @@ def accounts_by_role_and_status() -> dict[str, dict[str, int]]:
 
 @dataclass(frozen=True)
 class Series:
+    """One row of daily counts; ``key`` names its CSS class (``chart-bar--<key>``)."""
+
+    key: str
     label: str
-    colour: str
     values: list[int]
 
+    @property
+    def total(self) -> int:
+        return sum(self.values)
 
-def line_chart(series: list[Series], days: int, width: int = 720, height: int = 220) -> Markup:
-    """Draw daily counts as an inline SVG: no script, no external asset, CSP-safe."""
-    pad_left, pad_bottom, pad_top = 40, 24, 12
-    plot_w, plot_h = width - pad_left - 8, height - pad_bottom - pad_top
+
+@dataclass(frozen=True)
+class Bar:
+    series: str
+    x: float
+    y: float
+    width: float
+    height: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Label:
+    x: float
+    y: float
+    text: str
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """Daily counts laid out as grouped bars in SVG units; the template draws them.
+
+    The view box is computed from the labels, so the last day's label always
+    fits inside it, and its units are close to CSS pixels at a phone's width.
+    """
+
+    days: list[date]
+    series: list[Series]
+    width: float
+    height: float
+    plot_left: float
+    plot_right: float
+    plot_top: float
+    plot_bottom: float
+    peak: int
+    bars: list[Bar]
+    day_labels: list[Label]
+
+    @property
+    def view_box(self) -> str:
+        return f"0 0 {self.width:g} {self.height:g}"
+
+    def rows(self) -> list[tuple[date, list[int]]]:
+        """The table alternative: each day with each series' count."""
+        return [
+            (day, [line.values[index] for line in self.series])
+            for index, day in enumerate(self.days)
+        ]
+
+
+FONT_SIZE = 11
+# An average glyph of the system sans at FONT_SIZE, generous so labels never clip.
+GLYPH_WIDTH = 0.62 * FONT_SIZE
+BAR_WIDTH = 4
+SLOT_WIDTH = 10
+LABEL_EVERY = 7
+PLOT_HEIGHT = 140
+
+
+def day_label(day: date) -> str:
+    return format_date(day, "d MMM")
+
+
+def bar_chart(series: list[Series], today: date) -> BarChart:
+    """Lay out a bar per series per day, oldest first; label every 7th day back from today."""
+    count = len(series[0].values)
+    days = [today - timedelta(days=count - 1 - index) for index in range(count)]
     peak = max([1, *(value for line in series for value in line.values)])
-    step = plot_w / max(days - 1, 1)
+    labelled = range(count - 1, -1, -LABEL_EVERY)
+    texts = {index: day_label(days[index]) for index in labelled}
 
-    def point(index: int, value: int) -> str:
-        x = pad_left + index * step
-        y = pad_top + plot_h - (value / peak) * plot_h
-        return f"{x:.1f},{y:.1f}"
+    def half(text: str) -> float:
+        return len(text) * GLYPH_WIDTH / 2
 
-    parts = [
-        Markup(
-            '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" '
-            'role="img" aria-labelledby="chart-title" class="dashboard-chart">'
-            '<title id="chart-title">{title}</title>'
-        ).format(w=width, h=height, title=", ".join(line.label for line in series)),
-        Markup(
-            '<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="#adb5bd"/>'
-            '<line x1="{x}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#adb5bd"/>'
-            '<text x="{tx}" y="{ty}" font-size="11" text-anchor="end" fill="#6c757d">{peak}</text>'
-            '<text x="{tx}" y="{bottom}" font-size="11" text-anchor="end" fill="#6c757d">0</text>'
-        ).format(
-            x=pad_left,
-            top=pad_top,
-            bottom=pad_top + plot_h,
-            right=pad_left + plot_w,
-            tx=pad_left - 4,
-            ty=pad_top + 10,
-            peak=peak,
-        ),
-    ]
-    today = utcnow().date()
-    for index in (0, days // 2, days - 1):
-        label = (today - timedelta(days=days - 1 - index)).strftime("%d %b")
-        parts.append(
-            Markup(
-                '<text x="{x:.1f}" y="{y}" font-size="11" text-anchor="middle" '
-                'fill="#6c757d">{label}</text>'
-            ).format(x=pad_left + index * step, y=height - 6, label=label)
-        )
-    for line in series:
-        points = " ".join(point(index, value) for index, value in enumerate(line.values))
-        parts.append(
-            Markup(
-                '<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}">'
-                "<title>{label}: {total} in {days} days</title></polyline>"
-            ).format(
-                colour=line.colour,
-                points=points,
-                label=line.label,
-                total=sum(line.values),
-                days=days,
+    plot_left = len(f"{peak:,}") * GLYPH_WIDTH + 10
+    plot_width = count * SLOT_WIDTH
+    # The labels are centred under their day: the first and last may reach past the plot.
+    centre = [plot_left + (index + 0.5) * SLOT_WIDTH for index in range(count)]
+    left_reach = min(centre[index] - half(text) for index, text in texts.items())
+    right_reach = max(centre[index] + half(text) for index, text in texts.items())
+    shift = max(0.0, 2 - left_reach)
+    plot_left += shift
+    width = max(plot_left + plot_width + 4, right_reach + shift + 4)
+    plot_top = FONT_SIZE
+    plot_bottom = plot_top + PLOT_HEIGHT
+    height = plot_bottom + FONT_SIZE + 10
+    group = len(series) * BAR_WIDTH
+    bars = []
+    for position, line in enumerate(series):
+        for index, value in enumerate(line.values):
+            if not value:
+                continue
+            tall = value / peak * PLOT_HEIGHT
+            x = plot_left + index * SLOT_WIDTH + (SLOT_WIDTH - group) / 2 + position * BAR_WIDTH
+            bars.append(
+                Bar(
+                    line.key,
+                    round(x, 1),
+                    round(plot_bottom - tall, 1),
+                    BAR_WIDTH,
+                    round(tall, 1),
+                    _(
+                        "%(series)s, %(day)s: %(count)s",
+                        series=line.label,
+                        day=day_label(days[index]),
+                        count=value,
+                    ),
+                )
             )
-        )
-    parts.append(Markup("</svg>"))
-    return Markup("").join(parts)
+    labels = [
+        Label(round(centre[index] + shift, 1), plot_bottom + FONT_SIZE + 4, text)
+        for index, text in sorted(texts.items())
+    ]
+    return BarChart(
+        days=days,
+        series=series,
+        width=round(width, 1),
+        height=height,
+        plot_left=round(plot_left, 1),
+        plot_right=round(plot_left + plot_width, 1),
+        plot_top=plot_top,
+        plot_bottom=plot_bottom,
+        peak=peak,
+        bars=bars,
+        day_labels=labels,
+    )
 
 
 class DashboardView(SecureViewMixin, AdminIndexView):
@@ -137,8 +211,8 @@ class DashboardView(SecureViewMixin, AdminIndexView):
 
     @expose("/")
     def index(self) -> str:
-        signups = Series("Sign-ups", "#2450a6", per_day(User.created_at, CHART_DAYS))
-        new_posts = Series("Posts", "#1a7f37", per_day(Post.created_at, CHART_DAYS))
+        signups = Series("signups", _("Sign-ups"), per_day(User.created_at, CHART_DAYS))
+        new_posts = Series("posts", _("Posts"), per_day(Post.created_at, CHART_DAYS))
         post_counts = posts.count_by_status()
         return self.render(
             "admin/index.html",
@@ -148,6 +222,5 @@ class DashboardView(SecureViewMixin, AdminIndexView):
             pending_comments=comments.pending_count(),
             email_stats=queue_stats(),
             format_age=format_age,
-            chart=line_chart([signups, new_posts], CHART_DAYS),
-            series=[signups, new_posts],
+            chart=bar_chart([signups, new_posts], utcnow().date()),
         )

@@ -11,12 +11,15 @@ from urllib.parse import urlsplit
 
 import nh3
 from flask import flash
+from flask import jsonify
 from flask import redirect
 from flask import request
 from flask import url_for
 from flask_admin import BaseView
 from flask_admin import expose
 from flask_admin.actions import action
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
@@ -35,20 +38,26 @@ from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
+from wtforms.widgets import HiddenInput
 
 from admin_views.access import SecureViewMixin
 from admin_views.actions import selected_ids
 from admin_views.base import SecureModelView
 from admin_views.formatters import choice_label
 from admin_views.formatters import status_badge
+from admin_views.history import HistoryMixin
 from portal import operations
 from portal import security
+from portal.audit import constants as AUDIT
 from portal.emails import constants as EMAIL
 from portal.emails import services
 from portal.emails.models import Email
 from portal.extensions import db
+from portal.http import allow_inline_styles_of
+from portal.i18n import NAME_LABELS
 from portal.urls import parse_row_id
 from portal.users import constants as USER
+from portal.users import services as users
 
 LINK_RE = re.compile(r"https?://[^\s\"'<>]+")
 REDACTED = "[link hidden: it carries an account token]"
@@ -87,9 +96,10 @@ _state = status_badge(
 _priority = choice_label(EMAIL.PRIORITY)
 
 
-class EmailView(SecureModelView):
+class EmailView(HistoryMixin, SecureModelView):
     """Every outgoing message: what it is, where it is in the queue, what happened."""
 
+    audit_type = AUDIT.OBJECT_EMAIL
     subject = security.EMAIL
     operations = {
         "delete": security.DELETE,
@@ -114,12 +124,27 @@ class EmailView(SecureModelView):
         "next_attempt_at",
         "sent_at",
     )
+    label_attribute = "subject"
     column_labels = {
-        "id": "#",
-        "to_address": "To",
-        "next_attempt_at": "Next attempt",
-        "created_at": "Queued",
-        "sent_at": "Sent",
+        "id": _l("#"),
+        "message_id": _l("Message-ID"),
+        "state": _l("State"),
+        "priority": _l("Priority"),
+        "from_address": _l("From"),
+        "to_address": _l("To"),
+        "reply_to": _l("Reply to"),
+        "subject": _l("Subject"),
+        "attempts": _l("Attempts"),
+        "max_attempts": _l("Attempts allowed"),
+        "created_at": _l("Queued"),
+        "scheduled_at": _l("Send at"),
+        "expires_at": _l("Give up at"),
+        "next_attempt_at": _l("Next attempt"),
+        "locked_by": _l("Being sent by"),
+        "locked_until": _l("Lease ends"),
+        "sent_at": _l("Sent"),
+        "last_error": _l("Last error"),
+        "sensitive": _l("Carries account links"),
     }
     column_searchable_list = ("to_address", "subject")
     column_filters = ("state", "priority", "created_at", "sent_at", "scheduled_at")
@@ -167,23 +192,23 @@ class EmailView(SecureModelView):
     def delete_model(self, model: Email) -> bool:
         if services.delete([model.id]):
             return True
-        flash("A message being sent cannot be deleted; try again in a moment.", "error")
+        flash(_("A message being sent cannot be deleted; try again in a moment."), "error")
         return False
 
-    @action("retry", "Retry now", "Queue the selected messages for delivery now?")
+    @action("retry", _l("Retry now"), _l("Queue the selected messages for delivery now?"))
     def action_retry(self, ids: Any) -> None:
         changed = services.retry(selected_ids(ids))
-        flash(f"{changed} message(s) queued for delivery now.", "success")
+        flash(_("%(count)s message(s) queued for delivery now.", count=changed), "success")
 
-    @action("cancel", "Cancel", "Cancel the selected messages? They will not be sent.")
+    @action("cancel", _l("Cancel"), _l("Cancel the selected messages? They will not be sent."))
     def action_cancel(self, ids: Any) -> None:
         changed = services.cancel(selected_ids(ids))
-        flash(f"{changed} message(s) cancelled.", "success")
+        flash(_("%(count)s message(s) cancelled.", count=changed), "success")
 
-    @action("delete", "Delete", "Delete the selected messages and their delivery logs?")
+    @action("delete", _l("Delete"), _l("Delete the selected messages and their delivery logs?"))
     def action_delete(self, ids: Any) -> None:
         changed = services.delete(selected_ids(ids))
-        flash(f"{changed} message(s) deleted.", "success")
+        flash(_("%(count)s message(s) deleted.", count=changed), "success")
 
     def render(self, template: str, **kwargs: Any) -> str:
         kwargs.setdefault("safe_body", safe_body)
@@ -191,61 +216,68 @@ class EmailView(SecureModelView):
 
 
 AUDIENCES = [
-    SelectChoice("address", "One email address"),
-    SelectChoice("account", "One account"),
-    SelectChoice("group", "Every account with a role and status"),
+    SelectChoice("address", _l("One email address")),
+    SelectChoice("account", _l("One account")),
+    SelectChoice("group", _l("Every account with a role and status")),
 ]
 ANY = ""
+# The picker's query is cut here: no name, handle or address is longer.
+SEARCH_MAX_LENGTH = 100
 
 
 def no_control_characters(form: FlaskForm, field: Any) -> None:
     """Refuse an address with a control character: none has one, and PostgreSQL refuses NUL."""
     if field.data and any(ord(char) < 32 or ord(char) == 127 for char in field.data):
-        raise ValidationError("An email address cannot contain control characters.")
+        raise ValidationError(_("An email address cannot contain control characters."))
 
 
 class ComposeForm(FlaskForm):
-    audience = RadioField("Send to", choices=AUDIENCES, default="address")
+    audience = RadioField(_l("Send to"), choices=AUDIENCES, default="address")
     address = EmailField(
-        "Email address", validators=[Optional(), Length(max=254), no_control_characters]
+        _l("Email address"), validators=[Optional(), Length(max=254), no_control_characters]
     )
-    account = EmailField(
-        "Account",
-        validators=[Optional(), Length(max=254), no_control_characters],
-        description="The email address of the account; mail goes to its stored address.",
+    account = StringField(
+        _l("Account"),
+        validators=[Optional(), Length(max=400), no_control_characters],
+        description=_l(
+            "The account's email address, or search by name or handle and pick one; "
+            "mail goes to its stored address."
+        ),
     )
+    # Set by the account picker (compose.js) to the chosen account's id.
+    account_id = IntegerField(widget=HiddenInput(), validators=[Optional()])
     role = SelectField(
-        "Role",
+        _l("Role"),
         default=ANY,
         choices=[
-            SelectChoice(ANY, "any role"),
-            *[SelectChoice(str(k), v) for k, v in USER.ROLE.items()],
+            SelectChoice(ANY, _l("any role")),
+            *[SelectChoice(str(k), NAME_LABELS.get(v, v)) for k, v in USER.ROLE.items()],
         ],
     )
     status = SelectField(
-        "Status",
+        _l("Status"),
         default=ANY,
         choices=[
-            SelectChoice(ANY, "active and new"),
-            *[SelectChoice(str(k), v) for k, v in USER.STATUS.items()],
+            SelectChoice(ANY, _l("active and new")),
+            *[SelectChoice(str(k), NAME_LABELS.get(v, v)) for k, v in USER.STATUS.items()],
         ],
     )
     subject = StringField(
-        "Subject", validators=[DataRequired(), Length(max=EMAIL.SUBJECT_MAX_LENGTH)]
+        _l("Subject"), validators=[DataRequired(), Length(max=EMAIL.SUBJECT_MAX_LENGTH)]
     )
-    body = TextAreaField("Message", validators=[DataRequired(), Length(max=50_000)])
+    body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=50_000)])
     # The browser sends a time without a zone; like every time on these screens, it is UTC.
     scheduled_at = DateTimeLocalField(
-        "Send at (UTC)",
+        _l("Send at (UTC)"),
         tz=UTC,
         validators=[Optional()],
-        description="Optional: hold the message until then. Empty: send at once.",
+        description=_l("Optional: hold the message until then. Empty: send at once."),
     )
     expires_at = DateTimeLocalField(
-        "Give up at (UTC)",
+        _l("Give up at (UTC)"),
         tz=UTC,
         validators=[Optional()],
-        description="Optional: a message not sent by then fails instead of arriving late.",
+        description=_l("Optional: a message not sent by then fails instead of arriving late."),
     )
 
     def validate_scheduled_at(self, field: DateTimeLocalField) -> None:
@@ -275,33 +307,65 @@ class ComposeView(SecureViewMixin, BaseView):
 
     @expose("/", methods=("GET", "POST"))
     def index(self) -> str | Response:
+        """Write a message; "Preview" shows what would be queued, "Queue" queues it."""
         form = ComposeForm()
-        preview: int | None = None
+        preview: services.Preview | None = None
         if form.validate_on_submit():
             try:
                 if "confirm" in request.form:
                     return self._send(form)
-                preview = self._count(form)
+                preview = self._preview(form)
             except services.QueueError as error:
                 flash(str(error), "error")
-        when = services.schedule_words(*form.schedule()) if preview is not None else ""
-        return self.render(
-            "admin/emails/compose.html", form=form, preview=preview, when=when.removeprefix(", ")
-        )
+        if preview is not None and preview.html_body:
+            # The HTML is shown in a sandboxed frame that inherits this page's policy.
+            allow_inline_styles_of(preview.html_body)
+        return self.render("admin/emails/compose.html", form=form, preview=preview)
+
+    @expose("/accounts")
+    def accounts(self) -> Response:
+        """List the accounts matching ``q`` for the picker, as ``[{id, text}]``; changes nothing."""
+        phrase = request.args.get("q", "")[:SEARCH_MAX_LENGTH]
+        found = [
+            {"id": user.id, "text": f"{user.name} <{user.email}>"}
+            for user in users.find_accounts(phrase)
+        ]
+        response = jsonify(found)
+        response.cache_control.no_store = True
+        return response
 
     def _recipient(self, form: ComposeForm) -> str:
         if form.audience.data == "address":
             if not form.address.data:
-                raise services.QueueError("Enter the address to write to.")
+                raise services.QueueError(_("Enter the address to write to."))
             return str(form.address.data)
-        return operations.account_address(form.account.data or "")
+        if form.account_id.data is not None:
+            return operations.account_address_by_id(form.account_id.data)
+        if not form.account.data:
+            raise services.QueueError(_("Enter or pick the account to write to."))
+        return operations.account_address(form.account.data)
 
-    def _count(self, form: ComposeForm) -> int:
+    def _preview(self, form: ComposeForm) -> services.Preview:
+        subject, body = form.subject.data or "", form.body.data or ""
+        scheduled_at, expires_at = form.schedule()
         if form.audience.data == "group":
             role, status = form.group()
-            return operations.count_recipients(role, status)
-        self._recipient(form)
-        return 1
+            return operations.preview_broadcast(
+                subject,
+                body,
+                role=role,
+                status=status,
+                scheduled_at=scheduled_at,
+                expires_at=expires_at,
+            )
+        return services.preview(
+            [self._recipient(form)],
+            1,
+            subject,
+            body,
+            scheduled_at=scheduled_at,
+            expires_at=expires_at,
+        )
 
     def _send(self, form: ComposeForm) -> Response:
         subject, body = form.subject.data or "", form.body.data or ""
@@ -328,16 +392,16 @@ class ComposeView(SecureViewMixin, BaseView):
             )
             count = 1
         when = services.schedule_words(scheduled_at, expires_at)
-        flash(f"{count} message(s) queued{when}.", "success")
+        flash(_("%(count)s message(s) queued%(when)s.", count=count, when=when), "success")
         return redirect(url_for("email.index_view"))
 
 
 class PurgeForm(FlaskForm):
     days = IntegerField(
-        "Older than (days)",
+        _l("Older than (days)"),
         default=30,
         validators=[InputRequired(), NumberRange(min=1, max=36500)],
-        description="Sent and cancelled messages queued before then are deleted for good.",
+        description=_l("Sent and cancelled messages queued before then are deleted for good."),
     )
 
 
@@ -354,7 +418,7 @@ class PurgeView(SecureViewMixin, BaseView):
             age = timedelta(days=form.days.data or 0)
             if "confirm" in request.form:
                 removed = services.purge(age)
-                flash(f"{removed} message(s) purged.", "success")
+                flash(_("%(count)s message(s) purged.", count=removed), "success")
                 return redirect(url_for("email.index_view"))
             preview = services.purge(age, dry_run=True)
         return self.render("admin/emails/purge.html", form=form, preview=preview)

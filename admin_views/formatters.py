@@ -11,20 +11,40 @@ from datetime import datetime
 from typing import Any
 
 from flask_admin.model import typefmt
+from flask_babel import get_timezone
+from flask_babel import gettext as _
 from markupsafe import Markup
+
+from portal.formatting import machine_time
+from portal.formatting import show_datetime
+from portal.i18n import name_label
 
 # What Flask-Admin calls to show one column of one row.
 Formatter = Callable[[Any, Any, Any, str], Any]
 
 
-def format_datetime(view: Any, value: datetime, name: str) -> str:
-    """Show a timestamp to the second, in UTC, the zone every screen shows."""
-    return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+def format_datetime(view: Any, value: datetime, name: str) -> Markup:
+    """Show a timestamp to the second in the reader's language and zone, naming the zone.
+
+    The ``<time>`` element keeps the exact instant in UTC for machines and tools.
+    """
+    return Markup('<time datetime="{}">{} {}</time>').format(
+        machine_time(value), show_datetime(value), get_timezone()
+    )
+
+
+def format_bool(view: Any, value: bool, name: str) -> str:
+    """Show a yes/no column as the word, not "True" or an icon without text."""
+    return _("Yes") if value else _("No")
 
 
 # Column types -> formatters, for the lists and for the details pages.
-TYPE_FORMATTERS = {**typefmt.BASE_FORMATTERS, datetime: format_datetime}
-DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, datetime: format_datetime}
+TYPE_FORMATTERS = {**typefmt.BASE_FORMATTERS, datetime: format_datetime, bool: format_bool}
+DETAIL_TYPE_FORMATTERS = {
+    **typefmt.DETAIL_FORMATTERS,
+    datetime: format_datetime,
+    bool: format_bool,
+}
 
 
 def author_of(view: Any, context: Any, model: Any, name: str) -> str:
@@ -41,7 +61,7 @@ def choice_label(labels: Mapping[Any, str]) -> Formatter:
     """Show a coded column (a role, a status) by its label, as plain text."""
 
     def label(view: Any, context: Any, model: Any, name: str) -> str:
-        return labels[getattr(model, name)]
+        return name_label(labels[getattr(model, name)])
 
     return label
 
@@ -52,7 +72,7 @@ def status_badge(labels: Mapping[Any, str], colours: Mapping[Any, str]) -> Forma
     def badge(view: Any, context: Any, model: Any, name: str) -> Markup:
         value = getattr(model, name)
         return Markup('<span class="badge badge-{}">{}</span>').format(
-            colours[value], labels[value]
+            colours[value], name_label(labels[value])
         )
 
     return badge

@@ -1,4 +1,4 @@
-"""List pages that stay fast on big tables: a capped count, prefix search, filters.
+"""List pages that stay fast on big tables: a capped count, word search, filters.
 
 Numbers from the query string stay within what the database holds: a page
 before the first or past any row is no page (404), and a number filter on a
@@ -8,8 +8,10 @@ a number filter is.
 Overrides of Flask-Admin internals:
 
 - ``ModelView._apply_search`` (flask_admin.contrib.sqla.view), in
-  ``CappedListMixin``: a prefix match on the whole phrase instead of a
-  ``%word%`` match per word.
+  ``CappedListMixin``: each word inside one of the columns, with ``ILIKE`` on
+  the bare column so PostgreSQL's trigram indexes serve it (portal.search),
+  where Flask-Admin casts the column (which no index serves) and leaves
+  ``%`` and ``_`` in a word as wildcards.
 
 Re-implements the public ``ModelView.get_list`` (flask_admin.contrib.sqla.view)
 in ``CappedListMixin``, for the capped count; its body follows Flask-Admin's.
@@ -31,12 +33,10 @@ from sqlalchemy import BigInteger
 from sqlalchemy import SmallInteger
 from sqlalchemy import func
 from sqlalchemy import literal_column
-from sqlalchemy import or_
 from sqlalchemy.orm import joinedload
 
-from portal.database import LIKE_ESCAPE
-from portal.database import escape_like
 from portal.extensions import db
+from portal.search import matches_every_word
 from portal.urls import MAX_ROW_ID
 
 if TYPE_CHECKING:
@@ -108,10 +108,6 @@ class PortalFilterConverter(FilterConverter):
         return self.conv_datetime(column, name, **kwargs)
 
 
-def _like_prefix(term: str) -> str:
-    return escape_like(term.lower()) + "%"
-
-
 class CappedListMixin(_ModelView):
     """A model list whose count and search cost the same on any size of table."""
 
@@ -128,7 +124,7 @@ class CappedListMixin(_ModelView):
         execute: bool = True,
         page_size: int | None = None,
     ) -> tuple[int | None, Any]:
-        """Flask-Admin's list query, with a capped count and prefix search.
+        """Flask-Admin's list query, with a capped count and word search.
 
         The count reads at most ``count_cap + 1`` rows, so it costs the same on
         a thousand rows as on ten million; related columns shown in the list
@@ -164,20 +160,17 @@ class CappedListMixin(_ModelView):
     def _apply_search(
         self, query: Any, count_query: Any, joins: Any, count_joins: Any, search: str
     ) -> tuple[Any, Any, Any, Any]:
-        # The phrase must start one of the searchable columns (case-insensitive): a
-        # prefix match walks an index where "%word%" would read every row. The
-        # whole phrase, not each word, so a full name ("Ann Lee") finds its account.
-        term = " ".join(search.split())
-        conditions, count_conditions = [], []
+        # Every word must be inside one of the searchable columns, in any case
+        # (portal.search): "User 4" finds "Demo User 42". Related columns are
+        # joined once each, in the page query and in the count alike.
+        columns, count_columns = [], []
         for field, path in self._search_fields:
             query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
-            column = field if alias is None else getattr(alias, field.key)
-            conditions.append(func.lower(column).like(_like_prefix(term), escape=LIKE_ESCAPE))
+            columns.append(field if alias is None else getattr(alias, field.key))
             count_query, count_joins, count_alias = self._apply_path_joins(
                 count_query, count_joins, path, inner_join=False
             )
-            column = field if count_alias is None else getattr(count_alias, field.key)
-            count_conditions.append(func.lower(column).like(_like_prefix(term), escape=LIKE_ESCAPE))
-        query = query.filter(or_(*conditions))
-        count_query = count_query.filter(or_(*count_conditions))
+            count_columns.append(field if count_alias is None else getattr(count_alias, field.key))
+        query = query.filter(matches_every_word(columns, search))
+        count_query = count_query.filter(matches_every_word(count_columns, search))
         return query, count_query, joins, count_joins

@@ -8,8 +8,11 @@ from flask import abort
 from flask import flash
 from flask import redirect
 from flask import request
+from flask import url_for
 from flask_admin import expose
 from flask_admin.actions import action
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -28,12 +31,14 @@ from wtforms.validators import Optional
 from admin_views.base import SecureModelView
 from admin_views.formatters import choice_label
 from admin_views.formatters import status_badge
+from admin_views.history import HistoryMixin
 from portal import operations
 from portal import security
 from portal.audit import constants as AUDIT
 from portal.audit.models import AuditEvent
 from portal.comments.models import Comment
 from portal.extensions import db
+from portal.i18n import NAME_LABELS
 from portal.posts.models import Post
 from portal.urls import parse_row_id
 from portal.users import constants as USER
@@ -42,46 +47,56 @@ from portal.users import services
 from portal.users import sessions
 from portal.users.models import User
 
-ROLE_CHOICES = [SelectChoice(str(value), label) for value, label in USER.ROLE.items()]
-STATUS_CHOICES = [SelectChoice(str(value), label) for value, label in USER.STATUS.items()]
+ROLE_CHOICES = [SelectChoice(str(value), NAME_LABELS[name]) for value, name in USER.ROLE.items()]
+STATUS_CHOICES = [
+    SelectChoice(str(value), NAME_LABELS[name]) for value, name in USER.STATUS.items()
+]
 
 
 class InviteForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=USER.NAME_MAX_LENGTH)])
-    email = EmailField("Email", validators=[DataRequired(), Length(max=USER.EMAIL_MAX_LENGTH)])
-    role = SelectField("Role", choices=ROLE_CHOICES, default=str(USER.USER))
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=USER.NAME_MAX_LENGTH)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=USER.EMAIL_MAX_LENGTH)])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default=str(USER.USER))
 
 
 class AccountForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=USER.NAME_MAX_LENGTH)])
-    role = SelectField("Role", choices=ROLE_CHOICES)
-    status = SelectField("Status", choices=STATUS_CHOICES)
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=USER.NAME_MAX_LENGTH)])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
+    status = SelectField(_l("Status"), choices=STATUS_CHOICES)
 
 
 class DeactivateForm(FlaskForm):
     reason = TextAreaField(
-        "Reason",
+        _l("Reason"),
         validators=[InputRequired(), Length(max=USER.REASON_MAX_LENGTH)],
-        description="Kept in the audit trail; included in the email if you send one.",
+        description=_l("Kept in the audit trail; included in the email if you send one."),
     )
-    notify = BooleanField("Email each person that their account is disabled")
+    notify = BooleanField(_l("Email each person that their account is disabled"))
 
 
 class ActivateForm(FlaskForm):
-    reason = TextAreaField("Reason", validators=[Optional(), Length(max=USER.REASON_MAX_LENGTH)])
-    notify = BooleanField("Email each person that their account is active")
+    reason = TextAreaField(
+        _l("Reason"), validators=[Optional(), Length(max=USER.REASON_MAX_LENGTH)]
+    )
+    notify = BooleanField(_l("Email each person that their account is active"))
 
 
 class RoleForm(FlaskForm):
-    role = SelectField("New role", choices=ROLE_CHOICES, validators=[InputRequired()])
+    # A select always has a value: no "required" attribute (it asks for an empty first option).
+    role = SelectField(
+        _l("New role"),
+        choices=ROLE_CHOICES,
+        validators=[InputRequired()],
+        render_kw={"required": False},
+    )
 
 
 class DeleteAccountForm(FlaskForm):
     content = RadioField(
-        "Their posts and comments",
+        _l("Their posts and comments"),
         choices=[
-            SelectChoice("keep", "Keep them, shown as written by “Deleted user”"),
-            SelectChoice("delete", "Delete them too"),
+            SelectChoice("keep", _l("Keep them, shown as written by “Deleted user”")),
+            SelectChoice("delete", _l("Delete them too")),
         ],
         default="keep",
         validators=[InputRequired()],
@@ -94,7 +109,7 @@ _status = status_badge(
 )
 
 
-class UserView(SecureModelView):
+class UserView(HistoryMixin, SecureModelView):
     """Every account. The password hash is never listed, shown, searched or exported."""
 
     audit_type = AUDIT.OBJECT_USER
@@ -121,8 +136,21 @@ class UserView(SecureModelView):
 
     details_template = "admin/users/details.html"
     column_list = ("id", "name", "email", "role", "status", "created_at", "last_login_at")
-    column_labels = {"id": "#", "created_at": "Joined", "last_login_at": "Last sign-in"}
-    column_searchable_list = ("email", "name")
+    label_attribute = "name"
+    column_labels = {
+        "id": _l("#"),
+        "name": _l("Name"),
+        "email": _l("Email"),
+        "handle": _l("Handle"),
+        "role": _l("Role"),
+        "status": _l("Status"),
+        "created_at": _l("Joined"),
+        "confirmed_at": _l("Email confirmed"),
+        "last_login_at": _l("Last sign-in"),
+        "login_count": _l("Sign-ins"),
+        "notify_comments": _l("Emails about comments"),
+    }
+    column_searchable_list = ("email", "name", "handle")
     column_filters = ("role", "status", "created_at", "last_login_at")
     column_choices = {
         "role": list(USER.ROLE.items()),
@@ -163,6 +191,12 @@ class UserView(SecureModelView):
     can_set_page_size = True
     page_size_options = (20, 50, 100)
 
+    # Every account has a public profile, whatever its status.
+    has_site_pages = True
+
+    def site_url(self, model: User) -> str | None:
+        return url_for("posts.profile", handle=model.handle)
+
     # -- create: an invitation, never a typed password --------------------------
 
     def get_create_form(self) -> type[FlaskForm]:
@@ -188,7 +222,7 @@ class UserView(SecureModelView):
         except services.AccountError as error:
             flash(str(error), "error")
             return False
-        flash(f"Invitation sent to {user.email}.", "success")
+        flash(_("Invitation sent to %(address)s.", address=user.email), "success")
         return user
 
     def update_model(self, form: Any, model: User) -> bool:
@@ -213,7 +247,7 @@ class UserView(SecureModelView):
         key = parse_row_id(request.form.get("id"))
         user = None if key is None else db.session.get(User, key)
         if user is None:
-            flash("That account no longer exists.", "error")
+            flash(_("That account no longer exists."), "error")
             return redirect(self.get_url(".index_view"))
         form = DeleteAccountForm()
         if "confirm" in request.form and form.validate_on_submit():
@@ -226,7 +260,7 @@ class UserView(SecureModelView):
                 db.session.rollback()
                 flash(str(error), "error")
             else:
-                flash(f"The account {email} is deleted.", "success")
+                flash(_("The account %(address)s is deleted.", address=email), "success")
             return redirect(self.get_url(".index_view"))
         posts, comments = operations.account_content(user)
         return self.render(
@@ -235,15 +269,15 @@ class UserView(SecureModelView):
 
     # -- bulk actions ---------------------------------------------------------
 
-    @action("activate", "Activate", None)
+    @action("activate", _l("Activate"), None)
     def action_activate(self, ids: Any) -> Any:
         return self.ask_for_input("activate", ids)
 
-    @action("deactivate", "Deactivate", None)
+    @action("deactivate", _l("Deactivate"), None)
     def action_deactivate(self, ids: Any) -> Any:
         return self.ask_for_input("deactivate", ids)
 
-    @action("set_role", "Change role", None)
+    @action("set_role", _l("Change role"), None)
     def action_set_role(self, ids: Any) -> Any:
         return self.ask_for_input("set_role", ids)
 
@@ -268,7 +302,7 @@ class UserView(SecureModelView):
                 refused.append(f"{user.email}: {error}")
                 continue
             changed += int(done)
-        flash(f"{changed} account(s) changed.", "success")
+        flash(_("%(count)s account(s) changed.", count=changed), "success")
         for message in refused:
             flash(message, "error")
 
@@ -280,7 +314,7 @@ class UserView(SecureModelView):
         key = parse_row_id(request.form.get("id"))
         user = None if key is None else db.session.get(User, key)
         if user is None:
-            flash("That account no longer exists.", "error")
+            flash(_("That account no longer exists."), "error")
             return redirect(self.get_url(".index_view"))
         back = redirect(self.get_url(".details_view", id=user.id))
         if not security.can(current_user, security.END_SESSIONS, user):
@@ -289,15 +323,29 @@ class UserView(SecureModelView):
         try:
             if which == "all":
                 ended = sessions.end_sessions(user, actor=current_user)
-                flash(f"{ended} session(s) of {user.email} ended.", "success")
+                flash(
+                    _(
+                        "%(count)s session(s) of %(address)s ended.",
+                        count=ended,
+                        address=user.email,
+                    ),
+                    "success",
+                )
             else:
                 session_id = parse_row_id(which)
                 if session_id is None:
                     raise sessions.SessionNotFound(which)
                 device = sessions.end_session(user, session_id, actor=current_user)
-                flash(f"The session of {user.email} on {device} has ended.", "success")
+                flash(
+                    _(
+                        "The session of %(address)s on %(device)s has ended.",
+                        address=user.email,
+                        device=device,
+                    ),
+                    "success",
+                )
         except sessions.SessionNotFound:
-            flash("That session has already ended.", "info")
+            flash(_("That session has already ended."), "info")
         return back
 
     # -- two-step sign-in: an admin removes a lost authenticator ----------------
@@ -308,7 +356,7 @@ class UserView(SecureModelView):
         key = parse_row_id(request.form.get("id"))
         user = None if key is None else db.session.get(User, key)
         if user is None:
-            flash("That account no longer exists.", "error")
+            flash(_("That account no longer exists."), "error")
             return redirect(self.get_url(".index_view"))
         if not security.can(current_user, security.RESET_SECOND_FACTOR, user):
             abort(403)
@@ -318,8 +366,11 @@ class UserView(SecureModelView):
             flash(str(error), "info")
         else:
             flash(
-                f"Two-step sign-in of {user.email} is reset and their sessions ended: "
-                "they sign in with their password and set it up again.",
+                _(
+                    "Two-step sign-in of %(address)s is reset and their sessions ended: "
+                    "they sign in with their password and set it up again.",
+                    address=user.email,
+                ),
                 "success",
             )
         return redirect(self.get_url(".details_view", id=user.id))

@@ -28,6 +28,8 @@ from portal.emails.models import Email
 from portal.extensions import db
 from portal.posts import constants as POST
 from portal.posts.models import Post
+from portal.posts.models import Tag
+from portal.posts.models import post_tags
 from portal.users import constants as USER
 from portal.users.models import User
 from tests import factories
@@ -55,6 +57,7 @@ class World:
     draft: int  # a draft by the target
     comment: int  # a comment waiting for moderation, under the post
     event: int  # an audit event
+    tag: int  # a tag the post carries
 
     def ids(self) -> dict[str, int]:
         return dict(vars(self))
@@ -67,8 +70,10 @@ def build_world() -> World:
     draft = factories.DraftFactory(author=target, title="Draft post")
     comment = factories.CommentFactory(post=post, author=dormant, body="Waiting comment")
     event = audit.record("update", "post", post.id, summary="Seeded event")
+    tag = Tag(name="Seeded tag", slug="seeded-tag")
+    post.tags = [tag]
     db.session.commit()
-    return World(target.id, dormant.id, post.id, draft.id, comment.id, event.id)
+    return World(target.id, dormant.id, post.id, draft.id, comment.id, event.id, tag.id)
 
 
 def snapshot() -> dict[str, Any]:
@@ -100,6 +105,8 @@ def snapshot() -> dict[str, Any]:
         ),
         "audit": rows(AuditEvent.id),
         "emails": rows(Email.id),
+        "tags": rows(Tag.id, Tag.name, Tag.slug),
+        "post_tags": rows(post_tags.c.post_id, post_tags.c.tag_id),
     }
 
 
@@ -162,6 +169,16 @@ def post_edited(world: World) -> bool:
 
 
 POST_EDIT = {"title": "Edited title", "body": "Edited body", "status": "hidden"}
+
+
+def tag_named(name: str) -> Callable[[World], bool]:
+    def check(world: World) -> bool:
+        db.session.rollback()
+        found = db.session.execute(select(Tag).where(Tag.name == name)).scalar_one_or_none()
+        return found is not None
+
+    return check
+
 
 CASES = [
     # The dashboard.
@@ -357,6 +374,58 @@ CASES = [
         403,
         403,
         data={"action": "set_role", "rowid": "{post}"},
+    ),
+    # Tags: staff and admins add, rename and delete them; nothing to export.
+    Case("tag-list", "GET", "/admin/tag/", 200, 200),
+    Case("tag-search", "GET", "/admin/tag/?search=seeded", 200, 200),
+    Case("tag-details", "GET", "/admin/tag/details/?id={tag}", 200, 200),
+    Case("tag-history", "GET", "/admin/tag/history/?id={tag}", 200, 200),
+    Case("tag-new", "GET", "/admin/tag/new/", 200, 200),
+    Case(
+        "tag-new-post",
+        "POST",
+        "/admin/tag/new/",
+        302,
+        302,
+        data={"name": "Fresh tag"},
+        effect=tag_named("Fresh tag"),
+    ),
+    Case("tag-edit", "GET", "/admin/tag/edit/?id={tag}", 200, 200),
+    Case(
+        "tag-edit-post",
+        "POST",
+        "/admin/tag/edit/?id={tag}",
+        302,
+        302,
+        data={"name": "Renamed tag"},
+        effect=tag_named("Renamed tag"),
+    ),
+    Case(
+        "tag-ajax-update",
+        "POST",
+        "/admin/tag/ajax/update/",
+        404,
+        404,
+        data={"list_form_pk": "{tag}", "name": "Forged"},
+    ),
+    Case(
+        "tag-delete",
+        "POST",
+        "/admin/tag/delete/",
+        302,
+        302,
+        data={"id": "{tag}"},
+        effect=gone(Tag, "tag"),
+    ),
+    Case("tag-export", "GET", "/admin/tag/export/csv/", 403, 403),
+    Case(
+        "tag-action-delete",
+        "POST",
+        "/admin/tag/action/",
+        302,
+        302,
+        data={"action": "delete", "rowid": "{tag}"},
+        effect=gone(Tag, "tag"),
     ),
     # Comments: a moderation queue; never written or edited here.
     Case("comment-list", "GET", "/admin/comment/", 200, 200),
@@ -556,7 +625,7 @@ def test_access(client, role, case):
 def test_the_table_covers_every_screen_and_operation():
     """Each model screen is asked for each operation, so a new screen cannot slip through."""
     names = {case.name for case in CASES}
-    for screen in ("user", "post", "comment", "audit"):
+    for screen in ("user", "post", "tag", "comment", "audit"):
         for operation in (
             "list",
             "details",
@@ -577,8 +646,8 @@ def test_the_table_covers_every_screen_and_operation():
 
 def menu(client: FlaskClient) -> str:
     page = client.get("/admin/").get_data(as_text=True)
-    start = page.index('<ul class="nav navbar-nav mr-auto">')
-    return page[start : page.index('<ul class="nav navbar-nav navbar-right">', start)]
+    start = page.index('<nav class="admin-nav"')
+    return page[start : page.index('<ul class="admin-nav-list admin-nav-links">', start)]
 
 
 def test_staff_menu_has_no_audit_trail_and_no_purge(client):

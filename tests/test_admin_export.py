@@ -426,8 +426,8 @@ def test_timestamps_export_in_utc_as_before(client, staff):
 
     _response, rows = export(client, "comment")
 
-    assert column(rows, "Created At") == ["2026-01-02 03:04:05.678901+00:00"]
-    assert column(rows, "Moderated At") == [""]
+    assert column(rows, "Written") == ["2026-01-02 03:04:05.678901+00:00"]
+    assert column(rows, "Decided") == [""]
 
 
 def test_timestamp_cells_read_any_zone_as_utc():

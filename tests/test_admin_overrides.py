@@ -178,7 +178,10 @@ def test_internal_attributes_the_overrides_read_keep_their_shape():
     view = CommentView(Comment, db, name="Comments", endpoint="comment")
 
     assert view._search_supported is True
-    assert [(field.key, len(path)) for field, path in view._search_fields] == [("email", 1)]
+    assert [(field.key, len(path)) for field, path in view._search_fields] == [
+        ("email", 1),
+        ("name", 1),
+    ]
     assert view._filters
     assert view._auto_joins
     assert ("body", "Comment") in [(name, title) for name, title in view._export_columns]

@@ -153,3 +153,63 @@ def test_a_member_gets_the_403_page_from_the_queue(
         for path in paths
     ]
     assert csp_violations == []
+
+
+def test_staff_clear_the_queue_from_the_keyboard(
+    page: Page,
+    live_server: LiveServer,
+    console_errors: ConsoleErrors,
+    csp_violations: list[str],
+) -> None:
+    with live_server.app.app_context():
+        factories.StaffFactory(name="Sam Staff", email="sam@example.com")
+        post = factories.PostFactory(title="Difference Engine No. 2", slug=SLUG)
+        first = factories.CommentFactory(post=post, body=FIRST).id
+        second = factories.CommentFactory(post=post, body=f"**{SECOND}**").id
+        third = factories.CommentFactory(post=post, body=THIRD).id
+    url = live_server.url
+
+    sign_in(page, "sam@example.com", "Sam Staff", "/admin/comment/")
+    # The script shows the keys' hint; the comment shows rendered.
+    expect(page.get_by_text("Keys: j and k move between rows;")).to_be_visible()
+    expect(page.locator(f"#decide-{second}").locator("xpath=ancestor::tr")).to_contain_text(SECOND)
+    expect(page.locator("td.col-body strong")).to_have_text(SECOND)
+
+    # j and k move between the rows' decision groups.
+    page.keyboard.press("j")
+    expect(page.locator(f"#decide-{first}")).to_be_focused()
+    page.keyboard.press("j")
+    expect(page.locator(f"#decide-{second}")).to_be_focused()
+    page.keyboard.press("k")
+    expect(page.locator(f"#decide-{first}")).to_be_focused()
+    page.keyboard.press("j")
+    expect(page.locator(f"#decide-{second}")).to_be_focused()
+    expect(page.locator("tr.is-current")).to_contain_text(SECOND)
+
+    # a approves the focused row; the page comes back with the next row focused.
+    page.keyboard.press("a")
+    expect(page).to_have_url(f"{url}/admin/comment/?page_size=20#decide-{third}")
+    expect(page.get_by_text(f"Comment #{second} marked approved.")).to_be_visible()
+    expect(page.locator(f"#decide-{third}")).to_be_focused()
+    expect(page.get_by_role("link", name="Comments (2 waiting)")).to_be_visible()
+
+    # Keys typed into a field are text, never decisions.
+    search = page.get_by_role("searchbox")
+    search.focus()
+    page.keyboard.type("jars")
+    expect(search).to_have_value("jars")
+    expect(search).to_be_focused()
+
+    # Back in the list, s marks the focused row as spam.
+    page.locator(f"#decide-{third}").focus()
+    page.keyboard.press("s")
+    expect(page.get_by_text(f"Comment #{third} marked spam.")).to_be_visible()
+
+    assert decisions(live_server) == {
+        FIRST: ("pending", None, None),
+        f"**{SECOND}**": ("approved", "sam@example.com", None),
+        THIRD: ("spam", "sam@example.com", None),
+    }
+    assert comment_count(live_server) == 1
+    assert console_errors.messages == []
+    assert csp_violations == []
