@@ -60,7 +60,7 @@ def post(people):
 
 
 def flashes(page):
-    found = re.findall(r'class="flash [^"]*" role="status">([^<]*)<', page)
+    found = re.findall(r'<p class="flash [^"]*">([^<]*)<', page)
     return [html.unescape(message) for message in found]
 
 
@@ -584,7 +584,14 @@ def test_post_author_is_emailed_when_a_comment_is_approved(app, people, post):
     assert "Oscar Other commented on your post “The post”" in body
     assert "Nice *post*." in body
     links = re.findall(r"https?://\S+", body)
-    assert links == [f"{BASE_URL}/posts/{SLUG}/#comment-{comment.id}", f"{BASE_URL}/users/me/edit/"]
+    assert links[:2] == [
+        f"{BASE_URL}/posts/{SLUG}/#comment-{comment.id}",
+        f"{BASE_URL}/users/me/edit/",
+    ]
+    # Then the footer: unsubscribe from notifications, and the preferences page.
+    assert links[2].startswith(f"{BASE_URL}/unsubscribe/")
+    assert links[3].startswith(f"{BASE_URL}/email-preferences/")
+    assert len(links) == 4
 
 
 def test_notification_links_come_from_the_configured_site_url(app):

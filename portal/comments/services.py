@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Row
 from sqlalchemy import delete
 from sqlalchemy import func
@@ -25,10 +27,14 @@ from portal.audit import services as audit
 from portal.comments import constants as COMMENT
 from portal.comments.models import Comment
 from portal.database import utcnow
+from portal.emails import constants as EMAIL
+from portal.emails import suppressions
 from portal.emails.addresses import header_text
 from portal.emails.queue import enqueue
 from portal.extensions import db
+from portal.formatting import show_number
 from portal.markup import MarkupTooCostly
+from portal.markup import link_count
 from portal.markup import render_comment
 from portal.pagination import Page
 from portal.pagination import keyset_page
@@ -36,6 +42,7 @@ from portal.posts import constants as POST
 from portal.posts.models import Post
 from portal.urls import external_url
 from portal.users import constants as USER
+from portal.users import services as users
 from portal.users.models import User
 
 MODERATION_ACTIONS = {
@@ -57,16 +64,38 @@ def clean_body(body: str) -> str:
     """
     body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if not body:
-        raise CommentError("Write something in your comment.")
+        raise CommentError(_("Write something in your comment."))
     if len(body) > COMMENT.BODY_MAX_LENGTH:
-        raise CommentError(f"A comment has at most {COMMENT.BODY_MAX_LENGTH:,} characters.")
+        raise CommentError(
+            _(
+                "A comment has at most %(count)s characters.",
+                count=show_number(COMMENT.BODY_MAX_LENGTH),
+            )
+        )
     if "\x00" in body:
-        raise CommentError("The comment contains a character that is not allowed.")
+        raise CommentError(_("The comment contains a character that is not allowed."))
     try:
         render_comment(body)
     except MarkupTooCostly as error:
-        raise CommentError(str(error)) from None
+        raise CommentError(_(str(error))) from None
     return body
+
+
+def check_links(author: Any, body: str) -> None:
+    """Refuse (``CommentError``) a newcomer's comment with over ``NEW_ACCOUNT_MAX_LINKS`` links.
+
+    Links are counted in the rendered Markdown, autolinks included.
+    """
+    most = int(current_app.config["NEW_ACCOUNT_MAX_LINKS"])
+    if not users.is_newcomer(author) or link_count(render_comment(body)) <= most:
+        return
+    raise CommentError(
+        _(
+            "New accounts can put at most %(count)d link(s) in a comment; "
+            "remove some and send it again.",
+            count=most,
+        )
+    )
 
 
 def _change_counts(deltas: Counter[int]) -> None:
@@ -87,10 +116,11 @@ def add_comment(post: Post, author: User, body: str) -> Comment:
     a moderator wrote it; off, it is APPROVED at once.
     """
     if not security.can(author, security.ADD, security.COMMENT):
-        raise CommentError("Confirm your email address before you comment.")
-    if post.status != POST.PUBLISHED:
-        raise CommentError("This post does not take comments.")
+        raise CommentError(_("Confirm your email address before you comment."))
+    if not post.is_published:
+        raise CommentError(_("This post does not take comments."))
     body = clean_body(body)
+    check_links(author, body)
     approved = (
         security.can(author, security.MODERATE, security.COMMENT)
         or not current_app.config["COMMENTS_REQUIRE_APPROVAL"]
@@ -125,8 +155,9 @@ def _by_moderator(actor: Any, comment: Comment) -> bool:
 def update_comment(comment: Comment, body: str, *, actor: Any) -> Comment:
     """Change a comment's text (its author while PENDING, or a moderator)."""
     if not security.can(actor, security.CHANGE, comment):
-        raise CommentError("A comment can be edited only while it waits for moderation.")
+        raise CommentError(_("A comment can be edited only while it waits for moderation."))
     new_body = clean_body(body)
+    check_links(actor, new_body)
     if _by_moderator(actor, comment) and new_body != comment.body:
         audit.record(
             AUDIT.ACTION_UPDATE,
@@ -145,7 +176,7 @@ def update_comment(comment: Comment, body: str, *, actor: Any) -> Comment:
 def delete_comment(comment: Comment, *, actor: Any) -> None:
     """Delete a comment (its author, or a moderator)."""
     if not security.can(actor, security.DELETE, comment):
-        raise CommentError("You cannot delete this comment.")
+        raise CommentError(_("You cannot delete this comment."))
     if comment.status == COMMENT.APPROVED:
         _change_counts(Counter({comment.post_id: -1}))
     if _by_moderator(actor, comment):
@@ -163,7 +194,7 @@ def delete_comment(comment: Comment, *, actor: Any) -> None:
 def delete_many(comments: Iterable[Comment], *, actor: Any) -> int:
     """Delete several comments at once (moderators); return how many."""
     if not security.can(actor, security.MODERATE, security.COMMENT):
-        raise CommentError("Only staff can delete other people's comments.")
+        raise CommentError(_("Only staff can delete other people's comments."))
     deltas: Counter[int] = Counter()
     count = 0
     for comment in comments:
@@ -200,20 +231,29 @@ def forget_comments_by(author: User) -> int:
 
 
 def moderate(
-    comments: Iterable[Comment], status: int, *, actor: Any, reason: str | None = None
+    comments: Iterable[Comment],
+    status: int,
+    *,
+    actor: Any,
+    reason: str | None = None,
+    notify: bool = True,
 ) -> int:
     """Approve, reject or mark as spam; return how many comments changed.
 
     Each one records who decided, when and why. A comment newly approved
-    tells the post's author by email, unless they turned that off.
+    tells the post's author by email, unless they turned that off (or
+    ``notify`` is False: a comment shown again after its reports were
+    dismissed is no news).
     """
     if status not in COMMENT.STATUS or status == COMMENT.PENDING:
-        raise CommentError("Choose approve, reject or spam.")
+        raise CommentError(_("Choose approve, reject or spam."))
     if not security.can(actor, security.MODERATE, security.COMMENT):
-        raise CommentError("Only staff can moderate comments.")
+        raise CommentError(_("Only staff can moderate comments."))
     reason = (reason or "").strip() or None
     if reason and len(reason) > COMMENT.REASON_MAX_LENGTH:
-        raise CommentError(f"A reason has at most {COMMENT.REASON_MAX_LENGTH} characters.")
+        raise CommentError(
+            _("A reason has at most %(count)d characters.", count=COMMENT.REASON_MAX_LENGTH)
+        )
     now = utcnow()
     deltas: Counter[int] = Counter()
     approved: list[Comment] = []
@@ -244,7 +284,7 @@ def moderate(
         comment.moderation_reason = reason
         changed += 1
     _change_counts(deltas)
-    for comment in approved:
+    for comment in approved if notify else ():
         _notify_post_author(comment)
     db.session.commit()
     return changed
@@ -255,10 +295,12 @@ def _notify_post_author(comment: Comment) -> None:
     author = post.author
     if not author.notify_comments or author.status != USER.ACTIVE or author.id == comment.author_id:
         return
+    if suppressions.is_suppressed(author.email, EMAIL.NOTIFICATION):
+        return
     enqueue(
         author.email,
         # The title is the author's own text: quoted safely, never refused.
-        f"New comment on “{header_text(post.title, POST.TITLE_MAX_LENGTH)}”",
+        _l("New comment on “%(title)s”", title=header_text(post.title, POST.TITLE_MAX_LENGTH)),
         "comment_approved",
         {
             "user": author,
@@ -267,6 +309,8 @@ def _notify_post_author(comment: Comment) -> None:
             "link": external_url("posts.detail", slug=post.slug, _anchor=f"comment-{comment.id}"),
             "settings": external_url("users.edit_profile"),
         },
+        reader=author,
+        category=EMAIL.NOTIFICATION,
     )
 
 

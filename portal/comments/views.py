@@ -9,6 +9,7 @@ from flask import flash
 from flask import redirect
 from flask import render_template
 from flask import url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -22,6 +23,7 @@ from portal.extensions import login_manager
 from portal.forms import ActionForm
 from portal.posts import services as post_services
 from portal.posts.decorators import writer_required
+from portal.posts.views import is_not_newcomer
 from portal.posts.views import render_post_page
 from portal.posts.views import writer_key
 from portal.urls import MAX_ROW_ID
@@ -33,9 +35,21 @@ def _comment_write_limit() -> str:
     return str(current_app.config["COMMENT_WRITE_LIMIT"])
 
 
-# Every save renders Markdown, so new comments and edits share one limit per account.
+def _new_account_comment_limit() -> str:
+    return str(current_app.config["NEW_ACCOUNT_COMMENT_WRITE_LIMIT"])
+
+
+# Every save renders Markdown, so new comments and edits share one limit per account;
+# newcomers' saves also count towards a tighter one.
 comment_write_limit = limiter.shared_limit(
     _comment_write_limit, scope="comment-write", key_func=writer_key, methods=["POST"]
+)
+new_account_comment_limit = limiter.shared_limit(
+    _new_account_comment_limit,
+    scope="comment-write-new-account",
+    key_func=writer_key,
+    methods=["POST"],
+    exempt_when=is_not_newcomer,
 )
 
 # A comment id in a link: a number no row can have is no page (404), and never
@@ -70,6 +84,7 @@ def _back_to(comment: Comment) -> str:
 @bp.route("/posts/<slug>/comments/", methods=["POST"])
 @writer_required
 @comment_write_limit
+@new_account_comment_limit
 def create(slug: str) -> str | Response:
     """Add a comment under a published post."""
     post = post_services.get_by_slug(slug)
@@ -83,15 +98,16 @@ def create(slug: str) -> str | Response:
             flash(str(error), "error")
             return redirect(url_for("posts.detail", slug=post.slug))
         if comment.status == COMMENT.PENDING:
-            flash("Thank you. Your comment will appear once a moderator approves it.", "info")
+            flash(_("Thank you. Your comment will appear once a moderator approves it."), "info")
         else:
-            flash("Your comment is published.", "success")
+            flash(_("Your comment is published."), "success")
         return redirect(_back_to(comment))
     return render_post_page(post, form)
 
 
 @bp.route(f"/comments/<{COMMENT_ID}>/edit/", methods=["GET", "POST"])
 @comment_write_limit
+@new_account_comment_limit
 def edit(comment_id: int) -> str | Response:
     """Change a comment while it waits for moderation."""
     comment = _comment_for_change(comment_id)
@@ -104,7 +120,7 @@ def edit(comment_id: int) -> str | Response:
         except services.CommentError as error:
             flash(str(error), "error")
         else:
-            flash("Your comment is updated.", "success")
+            flash(_("Your comment is updated."), "success")
             return redirect(_back_to(comment))
     return render_template("comments/edit.html", comment=comment, form=form)
 
@@ -119,6 +135,6 @@ def delete(comment_id: int) -> str | Response:
     if form.validate_on_submit():
         slug = comment.post.slug
         services.delete_comment(comment, actor=current_user)
-        flash("The comment is deleted.", "success")
+        flash(_("The comment is deleted."), "success")
         return redirect(url_for("posts.detail", slug=slug))
     return render_template("comments/delete.html", comment=comment, form=form)
