@@ -21,6 +21,7 @@ from portal.audit.models import AuditEvent
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
 from portal.emails import services
+from portal.emails import unsubscribe
 from portal.emails.models import Attempt
 from portal.emails.models import Email
 from portal.emails.services import QueueError
@@ -498,11 +499,16 @@ def test_a_broadcast_arrives_with_its_text_and_escaped_html(
     assert message["To"] == "user@example.com"
     assert message["Subject"] == "Moving day"
     assert message["From"] == "Portal <no-reply@example.com>"
-    assert text_of(message) == (
+    text, preferences = text_of(message).rsplit("\n", 2)[:2]
+    assert text + "\n" == (
         "Hello <b>everyone</b> & welcome.\n\n"
         "The portal moves tonight.\nExpect a short outage.\n\n"
         "Portal, http://127.0.0.1:5000\n"
+        "\nUnsubscribe from these emails:\n"
+        f"{unsubscribe.unsubscribe_url('user@example.com', EMAIL.BROADCAST)}\n"
+        "Choose which emails you get:\n"
     )
+    assert preferences.startswith("http://127.0.0.1:5000/email-preferences/")
     html_part = message.get_body(preferencelist=("html",))
     assert html_part is not None
     html = html_part.get_content()
@@ -911,7 +917,17 @@ def test_broadcast_says_when_the_body_file_cannot_be_read(
 
 # -- help ------------------------------------------------------------------------
 
-EMAIL_COMMANDS = {"send", "worker", "stats", "retry", "cancel", "purge", "broadcast"}
+EMAIL_COMMANDS = {
+    "send",
+    "worker",
+    "stats",
+    "retry",
+    "cancel",
+    "purge",
+    "broadcast",
+    "suppress",
+    "unsuppress",
+}
 QUEUE_COMMANDS = {"stats", "retry", "cancel", "purge", "broadcast"}
 
 

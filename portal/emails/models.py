@@ -9,6 +9,7 @@ from sqlalchemy import Index
 from sqlalchemy import SmallInteger
 from sqlalchemy import String
 from sqlalchemy import Text
+from sqlalchemy import func
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
@@ -17,6 +18,7 @@ from portal.database import UTCDateTime
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
 from portal.extensions import db
+from portal.search import trigram_indexes
 
 
 class Email(db.Model):  # type: ignore[name-defined]
@@ -43,6 +45,11 @@ class Email(db.Model):  # type: ignore[name-defined]
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     # Rows whose bodies carry account tokens; staff screens must not show the links.
     sensitive: Mapped[bool] = mapped_column(default=False)
+    # Account mail, a broadcast or a notification: only account mail ignores
+    # the suppression list and goes without an unsubscribe link.
+    category: Mapped[int] = mapped_column(
+        SmallInteger, default=EMAIL.ACCOUNT, server_default=str(EMAIL.ACCOUNT)
+    )
 
     state: Mapped[int] = mapped_column(SmallInteger, default=EMAIL.QUEUED)
     priority: Mapped[int] = mapped_column(SmallInteger, default=EMAIL.NORMAL)
@@ -76,6 +83,10 @@ class Email(db.Model):  # type: ignore[name-defined]
         return EMAIL.STATE[self.state]
 
 
+# Staff find messages by any part of these (portal.search, revision 0009).
+trigram_indexes(Email.__table__, "to_address", "subject")
+
+
 class Attempt(db.Model):  # type: ignore[name-defined]
     """One try at delivering an email: who tried, when, and what happened."""
 
@@ -97,3 +108,41 @@ class Attempt(db.Model):  # type: ignore[name-defined]
     error: Mapped[str | None] = mapped_column(Text)
 
     email: Mapped[Email] = relationship(back_populates="attempt_log")
+
+
+class Suppression(db.Model):  # type: ignore[name-defined]
+    """An address that broadcasts and notifications no longer go to, and why.
+
+    One row per address whatever its case; ``category`` is the one category
+    refused, or None for all of them. Account mail ignores the list.
+    """
+
+    __tablename__ = "emails_suppression"
+    __table_args__ = (Index("ix_emails_suppression_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(20))
+    category: Mapped[int | None] = mapped_column(SmallInteger)
+    source: Mapped[str] = mapped_column(String(20))
+    # The SMTP reply of a bounce, or what staff wrote.
+    note: Mapped[str | None] = mapped_column(String(EMAIL.SUPPRESSION_NOTE_MAX_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Suppression {self.address!r} {self.reason} {self.category_name}>"
+
+    def __str__(self) -> str:
+        return self.address
+
+    @property
+    def category_name(self) -> str:
+        return "all" if self.category is None else EMAIL.CATEGORY[self.category]
+
+    def covers(self, category: int) -> bool:
+        """Tell whether mail of ``category`` must not go to this address."""
+        return category != EMAIL.ACCOUNT and self.category in (None, category)
+
+
+# One row per address whatever its case; lookups compare lower(address).
+Index("uq_emails_suppression_address_lower", func.lower(Suppression.address), unique=True)

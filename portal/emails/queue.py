@@ -13,6 +13,8 @@ from dataclasses import field
 from datetime import datetime
 from datetime import timedelta
 from email.message import EmailMessage
+from email.policy import EmailPolicy
+from email.policy import default as default_policy
 from email.utils import format_datetime
 from typing import Any
 
@@ -21,6 +23,7 @@ from flask import current_app
 from flask import g
 from flask import has_request_context
 from flask import render_template
+from flask_babel.speaklater import LazyString
 from jinja2 import TemplateNotFound
 from sqlalchemy import ColumnElement
 from sqlalchemy import and_
@@ -34,6 +37,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
+from portal.emails import suppressions
+from portal.emails import unsubscribe
 from portal.emails.addresses import MAX_ADDRESS_LENGTH
 from portal.emails.addresses import MAX_DISPLAY_NAME_LENGTH
 from portal.emails.addresses import InvalidHeader
@@ -47,6 +52,7 @@ from portal.emails.transports import Connection
 from portal.emails.transports import DeliveryError
 from portal.emails.transports import transport_for
 from portal.extensions import db
+from portal.i18n import written_for
 from portal.metrics import count_deliveries
 
 BACKOFF_BASE_SECONDS = 60
@@ -56,7 +62,7 @@ MAILBOX_MAX_LENGTH = MAX_ADDRESS_LENGTH + MAX_DISPLAY_NAME_LENGTH
 
 def enqueue(
     to: str,
-    subject: str,
+    subject: str | LazyString,
     template: str,
     context: dict[str, Any] | None = None,
     *,
@@ -67,28 +73,32 @@ def enqueue(
     expires_at: datetime | None = None,
     created_by_id: int | None = None,
     sensitive: bool = False,
+    reader: Any = None,
+    category: int = EMAIL.ACCOUNT,
 ) -> Email:
     """Queue one message rendered from ``templates/emails/<template>.txt`` (and ``.html``).
 
     The row joins the caller's transaction, so the message exists exactly when
     the change that caused it is committed. Bad addresses or headers raise
-    ``InvalidHeader`` and nothing is added.
+    ``InvalidHeader`` and nothing is added. ``reader`` is the account the
+    message is for: the subject (pass ``lazy_gettext`` text) and the bodies
+    are written in its language and time zone; without one, the site's.
+    ``category`` says what the message is for: a broadcast or a notification
+    gets an unsubscribe link in its footer and headers, account mail none.
+    Whether the address is suppressed is the caller's question (a broadcast
+    asks for all its recipients in one query); the worker asks again at sending.
     """
     config = current_app.config
     to_address = normalize_address(to, field="recipient")
     from_address = normalize_mailbox(sender or config["MAIL_DEFAULT_SENDER"], field="sender")
     reply = normalize_mailbox(reply_to, field="reply-to address") if reply_to else None
-    subject = check_header("subject", subject.strip())
     if priority not in EMAIL.PRIORITY:
         raise ValueError(f"unknown priority {priority!r}")
+    if category not in EMAIL.CATEGORY:
+        raise ValueError(f"unknown category {category!r}")
 
-    values = {"site_name": config["PORTAL_NAME"], "base_url": config["PORTAL_BASE_URL"]}
-    values.update(context or {})
-    text_body = render_template(f"emails/{template}.txt", **values)
-    try:
-        html_body: str | None = render_template(f"emails/{template}.html", **values)
-    except TemplateNotFound:
-        html_body = None
+    values = {**unsubscribe.footer_links(to_address, category), **(context or {})}
+    subject, text_body, html_body = render_message(subject, template, values, reader=reader)
 
     now = utcnow()
     due = scheduled_at or now
@@ -101,6 +111,7 @@ def enqueue(
         html_body=html_body,
         message_id=make_message_id(from_address),
         sensitive=sensitive,
+        category=category,
         state=EMAIL.QUEUED,
         priority=priority,
         scheduled_at=due,
@@ -116,10 +127,68 @@ def enqueue(
     return email
 
 
+def render_message(
+    subject: str | LazyString,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    reader: Any = None,
+) -> tuple[str, str, str | None]:
+    """Return the subject, text and HTML (or None) ``enqueue`` stores for ``reader``.
+
+    A preview calls this too, so it shows what the queued row will hold.
+    Raise ``InvalidHeader`` for a subject no header may carry.
+    """
+    config = current_app.config
+    values: dict[str, Any] = {
+        "site_name": config["PORTAL_NAME"],
+        "base_url": config["PORTAL_BASE_URL"],
+        # Account mail has no unsubscribe footer; ``enqueue`` sets both for the rest.
+        "unsubscribe_url": None,
+        "preferences_url": None,
+    }
+    values.update(context or {})
+    with written_for(reader):
+        checked = check_header("subject", str(subject).strip())
+        text_body = render_template(f"emails/{template}.txt", **values)
+        try:
+            html_body: str | None = render_template(f"emails/{template}.html", **values)
+        except TemplateNotFound:
+            html_body = None
+    return checked, text_body, html_body
+
+
 def make_message_id(sender: str) -> str:
     """Return a globally unique Message-ID in the sender's domain."""
     domain = sender.rpartition("@")[2].rstrip(">") or "localhost"
     return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+class MessagePolicy(EmailPolicy):
+    """The default policy, except that ``List-Unsubscribe`` is never folded.
+
+    Its URL is longer than a line; folded, the default policy would turn it
+    into encoded words no mail client reads as a link. RFC 5322 allows lines
+    of up to 998 characters.
+    """
+
+    UNFOLDED = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+
+    def _wide(self) -> Any:
+        return default_policy.clone(linesep=self.linesep, utf8=self.utf8, max_line_length=998)
+
+    def fold(self, name: str, value: Any) -> str:
+        if name.lower() in self.UNFOLDED:
+            return self._wide().fold(name, value)
+        return super().fold(name, value)
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if name.lower() in self.UNFOLDED:
+            return self._wide().fold_binary(name, value)
+        return super().fold_binary(name, value)
+
+
+MESSAGE_POLICY = MessagePolicy()
 
 
 def build_message(email: Email) -> EmailMessage:
@@ -130,7 +199,7 @@ def build_message(email: Email) -> EmailMessage:
     headers are serialized as the SMTP transport will write them, so a message
     that would carry a header line of its own making is never produced.
     """
-    message = EmailMessage()
+    message = EmailMessage(policy=MESSAGE_POLICY)
     message["Message-ID"] = check_header("Message-ID", email.message_id, MAILBOX_MAX_LENGTH)
     message["Date"] = format_datetime(email.created_at)
     message["From"] = as_header_address(
@@ -144,6 +213,8 @@ def build_message(email: Email) -> EmailMessage:
             check_header("reply-to address", email.reply_to, MAILBOX_MAX_LENGTH)
         )
     message["Subject"] = check_header("subject", email.subject)
+    for name, value in unsubscribe.list_headers(email.to_address, email.category).items():
+        message[name] = check_header(name, value, 998 - len(name) - 2)
     message.set_content(email.text_body)
     if email.html_body:
         message.add_alternative(email.html_body, subtype="html")
@@ -252,6 +323,8 @@ class BatchResult:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    # Not sent because the address was suppressed after the message was queued.
+    skipped: int = 0
     released: int = 0
     # Rows whose lease ran out before their turn: another worker may own them now.
     lost: int = 0
@@ -259,12 +332,13 @@ class BatchResult:
 
     @property
     def total(self) -> int:
-        return self.sent + self.retried + self.failed
+        return self.sent + self.retried + self.failed + self.skipped
 
     def add(self, other: BatchResult) -> None:
         self.sent += other.sent
         self.retried += other.retried
         self.failed += other.failed
+        self.skipped += other.skipped
         self.released += other.released
         self.lost += other.lost
         self.errors.extend(other.errors)
@@ -368,8 +442,15 @@ def deliver_one(
     worker_id: str,
     result: BatchResult,
     recorder: Recorder | None = None,
+    *,
+    suppressed: str | None = None,
 ) -> None:
-    """Send one claimed row and record the outcome (at once, or with ``recorder``)."""
+    """Send one claimed row and record the outcome (at once, or with ``recorder``).
+
+    ``suppressed`` says why the row's address no longer takes its category:
+    the row is cancelled with that as its last error, and not sent. A
+    permanent refusal puts the address on the suppression list.
+    """
     record = recorder or Recorder(worker_id)
     started = time.monotonic()
     now = utcnow()
@@ -383,11 +464,24 @@ def deliver_one(
         result.failed += 1
         record.record(email, EMAIL.OUTCOME_FAILED, started, error=email.last_error)
         return
+    if suppressed is not None:
+        _note(email, state=EMAIL.CANCELLED, last_error=suppressed)
+        result.skipped += 1
+        record.record(email, EMAIL.OUTCOME_SKIPPED, started, error=suppressed)
+        return
     try:
         message = build_message(email)
         connection.send(message)
     except DeliveryError as error:
         _note(email, last_error=str(error))
+        if error.permanent and error.code is not None and 500 <= error.code < 600:
+            # The server's final word on this address: no more broadcasts or notifications.
+            suppressions.suppress(
+                email.to_address,
+                reason=EMAIL.REASON_BOUNCE,
+                source=EMAIL.SOURCE_SMTP,
+                note=str(error),
+            )
         if error.permanent or email.attempts >= email.max_attempts:
             _note(email, state=EMAIL.FAILED)
             result.failed += 1
@@ -480,6 +574,8 @@ def deliver_batch(
     emails = claim(worker_id, size, ids=ids)
     if not emails:
         return result
+    # Asked once for the batch: rows queued before their address was suppressed stay unsent.
+    blocked = suppressions.blocked(emails)
     recorder = Recorder(worker_id, current_app.config.get("EMAIL_RECORD_EVERY", 10))
     # Outcomes are written with Core statements and noted on the rows as
     # committed, so the group commits need not expire and re-read every row.
@@ -494,7 +590,9 @@ def deliver_batch(
                     recorder.flush()
                     result.released += release(emails[index:], worker_id)
                     break
-                deliver_one(connection, email, worker_id, result, recorder)
+                deliver_one(
+                    connection, email, worker_id, result, recorder, suppressed=blocked.get(email.id)
+                )
         finally:
             recorder.flush()
             session.expire_on_commit = expire_on_commit

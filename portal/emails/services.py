@@ -22,6 +22,7 @@ from typing import Any
 from typing import cast
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import CursorResult
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func
@@ -34,12 +35,16 @@ from portal.database import LIKE_ESCAPE
 from portal.database import escape_like
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
+from portal.emails import suppressions
+from portal.emails import unsubscribe
 from portal.emails.addresses import InvalidHeader
 from portal.emails.addresses import check_header
+from portal.emails.addresses import normalize_address
 from portal.emails.addresses import normalize_mailbox
 from portal.emails.models import Attempt
 from portal.emails.models import Email
 from portal.emails.queue import enqueue
+from portal.emails.queue import render_message
 from portal.extensions import db
 from portal.formatting import format_age
 
@@ -441,12 +446,12 @@ def schedule_problems(
     now = now or utcnow()
     problems: dict[str, str] = {}
     if scheduled_at is not None and as_utc(scheduled_at) <= now:
-        problems["scheduled_at"] = "The time to send must be in the future."
+        problems["scheduled_at"] = _("The time to send must be in the future.")
     if expires_at is not None:
         if as_utc(expires_at) <= now:
-            problems["expires_at"] = "The expiry must be in the future."
+            problems["expires_at"] = _("The expiry must be in the future.")
         elif scheduled_at is not None and as_utc(expires_at) <= as_utc(scheduled_at):
-            problems["expires_at"] = "The expiry must come after the time to send."
+            problems["expires_at"] = _("The expiry must come after the time to send.")
     return problems
 
 
@@ -458,7 +463,7 @@ def check_schedule(
     if problems:
         raise QueueError(next(iter(problems.values())))
     if scheduled_at is not None and priority == EMAIL.NOW:
-        raise QueueError("A scheduled message cannot use priority 'now'.")
+        raise QueueError(_("A scheduled message cannot use priority 'now'."))
     return (
         as_utc(scheduled_at) if scheduled_at is not None else None,
         as_utc(expires_at) if expires_at is not None else None,
@@ -491,14 +496,14 @@ def check_message(subject: str, body: str) -> tuple[str, str]:
     """Return the subject and body as they will be sent; raise ``QueueError`` if unusable."""
     subject = subject.strip()
     if not subject:
-        raise QueueError("The subject is empty.")
+        raise QueueError(_("The subject is empty."))
     try:
         check_header("subject", subject)
     except InvalidHeader as error:
         raise QueueError(str(error)) from None
     body = body.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not body:
-        raise QueueError("The message body is empty.")
+        raise QueueError(_("The message body is empty."))
     return subject, body
 
 
@@ -530,7 +535,7 @@ def check_broadcast(
     subject, body = check_message(subject, body)
     check_priority(priority)
     if priority == EMAIL.NOW:
-        raise QueueError("A broadcast cannot use priority 'now'; use high instead.")
+        raise QueueError(_("A broadcast cannot use priority 'now'; use high instead."))
     check_schedule(scheduled_at, expires_at, priority=priority)
     try:
         normalize_mailbox(current_app.config["MAIL_DEFAULT_SENDER"], field="sender")
@@ -557,6 +562,10 @@ def compose(
     subject, body = check_message(subject, body)
     check_priority(priority)
     scheduled_at, expires_at = check_schedule(scheduled_at, expires_at, priority=priority)
+    if suppressions.is_suppressed(to, EMAIL.BROADCAST):
+        raise QueueError(
+            _("%(address)s is on the suppression list: staff mail is not sent to it.", address=to)
+        )
     try:
         email = enqueue(
             to,
@@ -567,6 +576,7 @@ def compose(
             created_by_id=created_by_id,
             scheduled_at=scheduled_at,
             expires_at=expires_at,
+            category=EMAIL.BROADCAST,
         )
     except InvalidHeader as error:
         raise QueueError(str(error)) from None
@@ -580,3 +590,68 @@ def compose(
     )
     db.session.commit()
     return email
+
+
+# How many recipients a preview names; the count covers them all.
+PREVIEW_RECIPIENTS = 10
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What composing would queue, queuing nothing: the first message, who gets it, how many.
+
+    ``subject``, ``text_body`` and ``html_body`` are what the row for the first
+    recipient will hold, rendered by the queue's own code; ``recipients`` are
+    the first few addresses in the order they are written to, of ``count``.
+    """
+
+    subject: str
+    text_body: str
+    html_body: str | None
+    recipients: list[str]
+    count: int
+    schedule: str = ""
+    # Of ``count``, how many are on the suppression list and will not be written to.
+    skipped: int = 0
+
+
+def preview(
+    recipients: list[str],
+    count: int,
+    subject: str,
+    body: str,
+    *,
+    scheduled_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    reader: Any = None,
+    skipped: int | None = None,
+) -> Preview:
+    """Render the message the first of ``recipients`` would get; raise ``QueueError`` if unusable.
+
+    The checks are those ``compose`` and ``broadcast`` apply before queuing;
+    ``reader`` is the first recipient's account, when there is one.
+    ``skipped`` counts the suppressed among all ``count``; without it, the
+    given ``recipients`` are asked (they are all of them when one is written to).
+    """
+    subject, body = check_message(subject, body)
+    scheduled_at, expires_at = check_schedule(scheduled_at, expires_at)
+    if not recipients:
+        raise QueueError(_("Nobody matches: there is no one to write to."))
+    try:
+        first = normalize_address(recipients[0], field="recipient")
+        # With the footer the first recipient's message will have.
+        context = {**message_context(body), **unsubscribe.footer_links(first, EMAIL.BROADCAST)}
+        rendered = render_message(subject, BROADCAST_TEMPLATE, context, reader=reader)
+    except InvalidHeader as error:
+        raise QueueError(str(error)) from None
+    return Preview(
+        subject=rendered[0],
+        text_body=rendered[1],
+        html_body=rendered[2],
+        recipients=[first, *recipients[1:PREVIEW_RECIPIENTS]],
+        count=count,
+        schedule=schedule_words(scheduled_at, expires_at).removeprefix(", "),
+        skipped=skipped
+        if skipped is not None
+        else sum(suppressions.is_suppressed(address, EMAIL.BROADCAST) for address in recipients),
+    )
