@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Collection
 
+from slugify import slugify as transliterate
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -13,19 +12,17 @@ from portal.database import LIKE_ESCAPE
 from portal.database import escape_like
 from portal.extensions import db
 
-_NOT_WORD = re.compile(r"[^a-z0-9]+")
-
 
 def slugify(text: str, *, max_length: int, fallback: str) -> str:
     """Return ``text`` as lowercase ASCII words joined by hyphens, or ``fallback``.
 
-    Accents fold to their letters ("Crème brûlée" -> "creme-brulee"); anything
-    else that is not a letter or digit separates words.
+    Every script is transliterated ("Crème brûlée" -> "creme-brulee",
+    "Привет мир" -> "privet-mir", "Καλημέρα" -> "kalemera", "日本語" ->
+    "ri-ben-yu"); anything that is not a letter or digit separates words. Only
+    new objects get a slug, so a change here never moves an existing address.
     """
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = _NOT_WORD.sub("-", folded.lower()).strip("-")
-    slug = slug[:max_length].rstrip("-")
-    return slug or fallback
+    slug = transliterate(text, max_length=max_length, word_boundary=False, separator="-")
+    return slug.strip("-") or fallback
 
 
 def unique_slug(

@@ -12,11 +12,13 @@ from portal.comments.models import Comment
 from portal.database import utcnow
 from portal.emails import constants as EMAIL
 from portal.emails.models import Email
+from portal.emails.models import Suppression
 from portal.extensions import db
 from portal.markup import render_comment
 from portal.markup import render_post
 from portal.posts import constants as POST
 from portal.posts.models import Post
+from portal.posts.models import Tag
 from portal.users import constants as USER
 from portal.users.models import User
 
@@ -107,6 +109,17 @@ class HiddenPostFactory(PostFactory):
     status = POST.HIDDEN
 
 
+class TagFactory(BaseFactory):
+    """A tag; give it to posts with ``post.tags = [tag]``."""
+
+    class Meta:
+        model = Tag
+
+    name = factory.Sequence(lambda n: f"Tag {n}")
+    slug = factory.Sequence(lambda n: f"tag-{n}")
+    created_at = factory.LazyFunction(utcnow)
+
+
 class CommentFactory(BaseFactory):
     """A comment waiting for moderation; ``ApprovedCommentFactory`` keeps the post's count."""
 
@@ -150,3 +163,17 @@ class EmailFactory(BaseFactory):
     attempts = 0
     max_attempts = 5
     sensitive = False
+
+
+class SuppressionFactory(BaseFactory):
+    """An address staff put on the suppression list (every category)."""
+
+    class Meta:
+        model = Suppression
+
+    address = factory.Sequence(lambda n: f"refused{n}@example.com")
+    reason = EMAIL.REASON_MANUAL
+    category = None
+    source = EMAIL.SOURCE_ADMIN
+    note = "Asked by phone."
+    created_at = factory.LazyFunction(utcnow)

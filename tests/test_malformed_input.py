@@ -351,6 +351,8 @@ def sane_values(world: dict[str, Any]) -> dict[str, str]:
         "filename": "css/portal.css",
         "name": "example",  # a sign-in provider's name
         "session_id": "1",
+        "section": "posts",  # a part of the sitemap
+        "chunk": "1",
     }
 
 
