@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install install-run run test lint format bench clean
+.PHONY: install install-run run test lint format translations bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,15 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## translations: extract marked text, merge it into each language's catalogue, compile
+translations: install
+	$(BIN)/pybabel extract -F portal/translations/babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 \
+		--add-location=file --sort-by-file --no-wrap --project=Portal --copyright-holder=Portal \
+		-o portal/translations/messages.pot .
+	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-wrap \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d portal/translations --statistics
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

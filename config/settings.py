@@ -83,6 +83,13 @@ def _env_fraction(name: str, default: float) -> float:
     return number
 
 
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value
+
+
 # The names of portal.users.constants.ROLE (config imports nothing of the app).
 ROLE_NAMES = ("admin", "staff", "user")
 
@@ -325,6 +332,8 @@ class BaseConfig:
         self.ACCOUNT_EMAIL_LIMIT = os.environ.get("ACCOUNT_EMAIL_LIMIT", "5 per hour")
         # Saving a post or a comment (new or edited) per account: each save renders Markdown.
         self.POST_WRITE_LIMIT = os.environ.get("POST_WRITE_LIMIT", "10 per minute;100 per day")
+        # The editor's live preview renders Markdown too, but a save is not spent on it.
+        self.POST_PREVIEW_LIMIT = os.environ.get("POST_PREVIEW_LIMIT", "60 per minute;2000 per day")
         self.COMMENT_WRITE_LIMIT = os.environ.get(
             "COMMENT_WRITE_LIMIT", "10 per minute;200 per day"
         )
@@ -360,12 +369,47 @@ class BaseConfig:
         # Successful sends written per transaction; a killed worker may resend
         # up to this many (delivery is at least once either way).
         self.EMAIL_RECORD_EVERY = _env_int("EMAIL_RECORD_EVERY", 10)
+        # Where List-Unsubscribe's mailto goes; empty: the sender's own address.
+        self.EMAIL_UNSUBSCRIBE_MAILTO = os.environ.get("EMAIL_UNSUBSCRIBE_MAILTO") or None
+        # "Download my data": an account with more rows than this (posts,
+        # comments, reports, emails and audit events together) gets its file
+        # built in the background and a link by email; smaller ones download at once.
+        self.DATA_EXPORT_INLINE_MAX_ROWS = _env_int("DATA_EXPORT_INLINE_MAX_ROWS", 2000)
 
         # Public pages: how many posts and comments a page shows.
         self.POSTS_PER_PAGE = _env_int("POSTS_PER_PAGE", 10)
         self.COMMENTS_PER_PAGE = _env_int("COMMENTS_PER_PAGE", 20)
+        # Tags a post may carry; the editor refuses more.
+        self.POST_MAX_TAGS = _env_positive_int("POST_MAX_TAGS", 5)
+        # Search ranks at most this many of the newest matching posts, so a word
+        # found everywhere costs no more than a rare one; results pages stop there.
+        self.SEARCH_CANDIDATES = _env_int("SEARCH_CANDIDATES", 200)
+        # Posts in each Atom feed (the site's, a tag's, an author's): the newest.
+        self.FEED_ENTRIES = _env_int("FEED_ENTRIES", 20)
         # New comments wait for staff before anyone else sees them.
         self.COMMENTS_REQUIRE_APPROVAL = _env_bool("COMMENTS_REQUIRE_APPROVAL", True)
+        # Posts an author publishes wait for staff first: "off"; "new", for accounts
+        # younger than POSTS_REVIEW_ACCOUNT_DAYS days or with fewer than
+        # POSTS_REVIEW_MIN_APPROVED published posts; or "all". Staff never wait.
+        self.POSTS_REQUIRE_APPROVAL = _env_choice(
+            "POSTS_REQUIRE_APPROVAL", "new", ("off", "new", "all")
+        )
+        self.POSTS_REVIEW_ACCOUNT_DAYS = _env_int("POSTS_REVIEW_ACCOUNT_DAYS", 7)
+        self.POSTS_REVIEW_MIN_APPROVED = _env_int("POSTS_REVIEW_MIN_APPROVED", 1)
+        # Reports from this many different accounts hide a post or a comment
+        # from the public until staff review it.
+        self.REPORTS_HIDE_THRESHOLD = _env_positive_int("REPORTS_HIDE_THRESHOLD", 3)
+        # Accounts younger than NEW_ACCOUNT_DAYS days (staff aside) write under
+        # these limits as well as the ones above, and with at most
+        # NEW_ACCOUNT_MAX_LINKS links in a post or a comment.
+        self.NEW_ACCOUNT_DAYS = _env_int("NEW_ACCOUNT_DAYS", 7)
+        self.NEW_ACCOUNT_POST_WRITE_LIMIT = os.environ.get(
+            "NEW_ACCOUNT_POST_WRITE_LIMIT", "3 per hour;10 per day"
+        )
+        self.NEW_ACCOUNT_COMMENT_WRITE_LIMIT = os.environ.get(
+            "NEW_ACCOUNT_COMMENT_WRITE_LIMIT", "10 per hour;50 per day"
+        )
+        self.NEW_ACCOUNT_MAX_LINKS = _env_int("NEW_ACCOUNT_MAX_LINKS", 2)
         # How long a post page rendered for visitors who are not signed in is
         # reused (0 turns it off); Redis keeps them when REDIS_URL is set.
         self.PAGE_CACHE_SECONDS = _env_int("PAGE_CACHE_SECONDS", 60)
@@ -441,6 +485,11 @@ class BaseConfig:
     RESET_TOKEN_MAX_AGE = 2 * 3600
     EMAIL_CHANGE_TOKEN_MAX_AGE = 24 * 3600
     INVITE_TOKEN_MAX_AGE = 7 * 24 * 3600
+    # The preferences link in a broadcast or notification footer; the
+    # unsubscribe link itself never expires (RFC 8058 clients keep it).
+    EMAIL_PREFERENCES_TOKEN_MAX_AGE = 180 * 24 * 3600
+    # A "your data is ready" link; the file itself is kept as long.
+    DATA_EXPORT_TOKEN_MAX_AGE = 7 * 24 * 3600
 
     PASSWORD_MIN_LENGTH = 8
     PASSWORD_MAX_LENGTH = 128
@@ -486,6 +535,10 @@ class TestingConfig(BaseConfig):
         self.RATELIMIT_STORAGE_URI = "memory://"
         # Each test sees pages rendered fresh; the cache has tests of its own.
         self.PAGE_CACHE_SECONDS = 0
+        # Factories make accounts a moment old: every one would be new. Review
+        # and the newcomers' limits are off, and turned on by the tests of them.
+        self.POSTS_REQUIRE_APPROVAL = "off"
+        self.NEW_ACCOUNT_DAYS = 0
         # Scrypt at a low cost: the same code path, a thousandth of the time
         # (as Django's test settings swap in a fast hasher).
         self.PASSWORD_HASH_METHOD = "scrypt:1024:8:1"

@@ -133,6 +133,7 @@ def register_extensions(app: Flask) -> None:
     """Bind the extensions; the models are imported so their tables are known."""
     from portal import models  # noqa: F401 - registers every table on the metadata
     from portal.cache import init_cache
+    from portal.database import include_name
     from portal.database import render_migration_item
     from portal.extensions import csrf
     from portal.extensions import db
@@ -152,6 +153,7 @@ def register_extensions(app: Flask) -> None:
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
         render_item=render_migration_item,
+        include_name=include_name,  # leave out each backend's own search index
     )
     csrf.init_app(app)
     limiter.init_app(app)
@@ -170,7 +172,11 @@ def register_blueprints(app: Flask) -> None:
     package's constants or services never loads a page.
     """
     from portal.comments import views as comments
+    from portal.emails import views as email_links
     from portal.posts import views as posts
+    from portal.privacy import views as privacy
+    from portal.reports import views as reports
+    from portal.site import discovery
     from portal.site import views as site
     from portal.urls import HandleConverter
     from portal.urls import TokenConverter
@@ -186,6 +192,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(mfa_views.bp)
     app.register_blueprint(posts.bp)
     app.register_blueprint(comments.bp)
+    app.register_blueprint(discovery.bp)
+    app.register_blueprint(email_links.bp)
+    app.register_blueprint(privacy.bp)
+    app.register_blueprint(reports.bp)
     if app.config.get("BENCH_ROUTES"):
         site.add_bench_routes(app)
 

@@ -20,6 +20,7 @@ from flask import Flask
 from flask import current_app
 from flask import g
 from flask import session
+from flask_babel import get_locale
 from flask_login import current_user
 
 EXTENSION = "portal.page_cache"
@@ -93,7 +94,9 @@ def cacheable() -> bool:
 
 
 def page_key(*parts: Any) -> str:
-    raw = "\x1f".join(str(part) for part in parts)
+    """Return the cache key of a page made of ``parts``, in this request's language."""
+    # Pages kept for visitors are in the language they were rendered in.
+    raw = "\x1f".join(str(part) for part in (get_locale(), *parts))
     return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
 
 

@@ -632,7 +632,11 @@ def emails_send_command(batch_size: int | None) -> None:
 
     require_outbox()
     result = deliver_batch(batch_size=batch_size)
-    click.echo(f"Sent {result.sent}, retrying {result.retried}, failed {result.failed}.")
+    click.echo(
+        f"Sent {result.sent}, retrying {result.retried}, failed {result.failed}"
+        + (f", skipped {result.skipped} (suppressed)" if result.skipped else "")
+        + "."
+    )
     for error in result.errors:
         click.echo(f"  {error}", err=True)
     if result.failed:
@@ -1011,6 +1015,72 @@ def emails_broadcast_command(
     click.echo(f"Queued {queued} message(s){when}.")
 
 
+@emails_group.command("suppress")
+@click.argument("address")
+@click.option("--reason", required=True, help="Why (kept with the entry), e.g. 'asked by phone'.")
+@DRY_RUN_OPTION
+@with_appcontext
+def emails_suppress_command(address: str, reason: str, dry_run: bool) -> None:
+    """Stop broadcasts and notifications to ADDRESS; account mail still goes."""
+    from portal.emails import suppressions
+
+    if not reason.strip():
+        raise fail("Say why: --reason must not be empty.")
+    with dry_run_or_real(dry_run):
+        try:
+            row, changed = suppressions.add(address, note=reason, source=EMAIL.SOURCE_CLI)
+        except suppressions.SuppressionError as error:
+            raise fail(str(error)) from None
+        summary = f"{row.address} ({EMAIL.REASON[row.reason]}, {row.category_name})"
+    if not changed:
+        click.echo(f"{summary} was already suppressed; nothing was changed.")
+    elif dry_run:
+        click.echo(f"Would suppress {summary}; nothing was changed.")
+    else:
+        click.echo(f"Suppressed {summary}.")
+
+
+@emails_group.command("unsuppress")
+@click.argument("address")
+@DRY_RUN_OPTION
+@with_appcontext
+def emails_unsuppress_command(address: str, dry_run: bool) -> None:
+    """Take ADDRESS off the suppression list: broadcasts and notifications go to it again."""
+    from portal.emails import suppressions
+
+    with dry_run_or_real(dry_run):
+        row = suppressions.find(address)
+        if row is None:
+            raise fail(f"{address!r} is not on the suppression list.")
+        shown = row.address
+        suppressions.remove(row)
+    if dry_run:
+        click.echo(f"Would take {shown} off the suppression list; nothing was changed.")
+    else:
+        click.echo(f"Took {shown} off the suppression list.")
+
+
+# -- your data --------------------------------------------------------------------
+
+
+@click.group("privacy", epilog=EXIT_CODES)
+def privacy_group() -> None:
+    """People's own data: exports built in the background."""
+
+
+@privacy_group.command("build-exports")
+@click.option("--limit", type=click.IntRange(min=1), help="Build at most this many.")
+@with_appcontext
+def privacy_build_exports_command(limit: int | None) -> None:
+    """Build the data exports people asked for and email each its link (for cron)."""
+    from portal.privacy import services as privacy
+
+    built, failed = privacy.build_pending(limit)
+    click.echo(f"Built {built} export(s), {failed} failed.")
+    if failed:
+        raise SystemExit(1)
+
+
 # -- backups ---------------------------------------------------------------------
 
 
@@ -1094,6 +1164,7 @@ def init_cli(app: Flask) -> None:
         users_group,
         seed_command,
         emails_group,
+        privacy_group,
         backup_command,
         restore_command,
     ):

@@ -1,12 +1,19 @@
-"""The declarative base every model shares, time helpers for columns, LIKE escaping."""
+"""The declarative base every model shares, time helpers for columns, LIKE escaping, backend DDL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import DDL
 from sqlalchemy import DateTime
 from sqlalchemy import MetaData
+from sqlalchemy import Table
+from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -73,6 +80,42 @@ class Base(DeclarativeBase):
     """Base class for all models."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Where the metadata notes the schema objects its models do not describe.
+UNMODELLED = "unmodelled"
+
+
+def add_backend_ddl(
+    table: Table,
+    dialect: str,
+    *,
+    create: Sequence[str],
+    drop: Sequence[str] = (),
+    objects: Iterable[str] = (),
+) -> None:
+    """Give ``table`` objects of one backend's own that no model can describe.
+
+    A full-text index is one: FTS5 tables and triggers on SQLite, a generated
+    ``tsvector`` column on PostgreSQL. ``create`` runs after the table is
+    created on ``dialect`` (``create_all``, the tests' schema), ``drop`` after
+    it is dropped; a revision creates the same. ``objects`` names them
+    (``"table"``, ``"table.column"``, ``"table.index"``) for ``include_name``.
+    """
+    for statement in create:
+        event.listen(table, "after_create", DDL(statement).execute_if(dialect=dialect))
+    for statement in drop:
+        event.listen(table, "after_drop", DDL(statement).execute_if(dialect=dialect))
+    table.metadata.info.setdefault(UNMODELLED, set()).update(objects)
+
+
+def include_name(name: str | None, type_: str, parent_names: Mapping[str, Any]) -> bool:
+    """Alembic's ``include_name``: compare every object but those ``add_backend_ddl`` made.
+
+    Without it, comparing the database with the models would ask to drop them.
+    """
+    key = name if type_ == "table" else f"{parent_names.get('table_name')}.{name}"
+    return key not in Base.metadata.info.get(UNMODELLED, ())
 
 
 def render_migration_item(type_: str, obj: object, autogen_context: object) -> str | bool:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
+from html.parser import HTMLParser
 
 from flask import Flask
 from flask import Request
@@ -62,7 +65,7 @@ def content_security_policy(nonce: str) -> str:
     directives = {
         "default-src": ["'self'"],
         "script-src": script_src,
-        "style-src": ["'self'", f"'nonce-{nonce}'"],
+        "style-src": ["'self'", f"'nonce-{nonce}'", *inline_style_sources()],
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
@@ -73,6 +76,49 @@ def content_security_policy(nonce: str) -> str:
         "frame-ancestors": ["'none'"],
     }
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+
+
+class _InlineStyles(HTMLParser):
+    """Collect the ``style`` attributes and ``<style>`` elements of an HTML document."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found += [value for name, value in attrs if name == "style" and value]
+        if tag == "style":
+            self._in_style = True
+            self.found.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = self._in_style and tag != "style"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.found[-1] += data
+
+
+def allow_inline_styles_of(document: str) -> None:
+    """Let this response's CSP apply exactly the inline styles ``document`` carries.
+
+    For a document shown in a sandboxed ``<iframe srcdoc>`` (an email's HTML):
+    it inherits the page's policy, which otherwise refuses every inline style.
+    Each style is allowed by its hash, so no other style and no script gains.
+    """
+    parser = _InlineStyles()
+    parser.feed(document)
+    parser.close()
+    hashes = g.setdefault("csp_style_hashes", set())
+    for style in parser.found:
+        digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        hashes.add(f"'sha256-{digest}'")
+
+
+def inline_style_sources() -> list[str]:
+    hashes = sorted(g.get("csp_style_hashes", ()))
+    return ["'unsafe-hashes'", *hashes] if hashes else []
 
 
 def set_security_headers(response: Response) -> Response:
@@ -86,7 +132,8 @@ def set_security_headers(response: Response) -> Response:
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if current_app.config.get("HSTS"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if is_admin_path(request.path):
+    if is_admin_path(request.path) and request.endpoint != "admin.static":
+        # Flask-Admin's own scripts and styles are the same for everyone: cacheable.
         headers["Cache-Control"] = "no-store"
     elif made_for_one_visitor():
         keep_private(response)

@@ -23,12 +23,16 @@ prose of its size (bench/render.py measures it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from functools import lru_cache
+from html import escape
+from html import unescape
+from html.parser import HTMLParser
 from types import SimpleNamespace
 from typing import Any
 
@@ -36,6 +40,8 @@ import nh3
 from markdown_it import MarkdownIt
 from markdown_it import helpers as markdown_helpers
 from markdown_it.ruler import Ruler
+
+from portal.i18n import N_
 
 LINK_REL = "nofollow noopener"
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
@@ -68,7 +74,7 @@ BLOCK_TOKEN_WORK = 6  # a block token: made, rendered and sanitised
 DESTINATION_CHARACTERS = 8  # characters a link destination scans for one unit of work
 LINK_WORK = 16  # a link's address or text normalised (parsed, encoded, checked)
 
-TOO_COSTLY = (
+TOO_COSTLY = N_(
     "This text has more formatting than it can hold: simplify its Markdown "
     "(long runs of brackets, asterisks or backslashes, or a great many very short "
     "lines or list items) or shorten it."
@@ -283,3 +289,114 @@ def render_comment(source: str) -> str:
     with _metered_run(source):
         tokens = parser.parse(source, env)
     return _clean(parser.renderer.render(tokens, parser.options, env), COMMENT_TAGS)
+
+
+# The tags after which a reader sees a break: their text is kept apart from the next.
+_BLOCK_TAG = re.compile(r"<(?=/?(?:blockquote|br|h[1-6]|hr|li|ol|p|pre|table|td|th|tr|ul)\b)")
+
+
+def plain_text(html: str) -> str:
+    """Return the text a reader sees in sanitised ``html``: no tags, entities decoded.
+
+    Blocks are kept apart by a space and runs of white space become one, so
+    the result reads as a line (a search snippet, a link preview's description).
+    """
+    spaced = _BLOCK_TAG.sub(" <", html)
+    return " ".join(unescape(nh3.clean(spaced, tags=set(), attributes={})).split())
+
+
+def summary(html: str, limit: int = 200) -> str:
+    """Return the start of ``html``'s text, at most ``limit`` characters, cut at a word."""
+    text = plain_text(html)
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+# Elements without content or end tag: nothing to close after a cut.
+_VOID_TAGS = frozenset({"br", "hr", "img", "wbr"})
+_SPACES = re.compile(r"\s+")
+
+
+class _Shortener(HTMLParser):
+    """Copy sanitised HTML until ``limit`` characters of text, then close what is open."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(convert_charrefs=True)
+        self.left = limit
+        self.parts: list[str] = []
+        self.open: list[str] = []
+        self.wrote = False  # Some text is already kept.
+        self.cut = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.cut:
+            return
+        self.parts.append(self.get_starttag_text() or "")
+        if tag not in _VOID_TAGS:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self.cut:
+            self.parts.append(self.get_starttag_text() or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.cut or tag not in self.open:
+            return
+        while self.open:
+            closed = self.open.pop()
+            self.parts.append(f"</{closed}>")
+            if closed == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self.cut:
+            return
+        # Runs of white space show as one character: count them so.
+        text = _SPACES.sub(" ", data)
+        if len(text) <= self.left:
+            self.parts.append(escape(data, quote=False))
+            self.left -= len(text)
+            self.wrote = self.wrote or bool(text.strip())
+            return
+        kept = text[: self.left]
+        if text[len(kept)] != " ":
+            # Inside a word: back to the space before it, or before this text
+            # when words came earlier (only a first word longer than the limit is cut).
+            if " " in kept:
+                kept = kept.rsplit(" ", 1)[0]
+            elif self.wrote:
+                kept = ""
+        self.parts.append(escape(kept.rstrip(" ,;:.-"), quote=False) + "…")
+        self.cut = True
+
+    def result(self) -> str:
+        return "".join(self.parts) + "".join(f"</{tag}>" for tag in reversed(self.open))
+
+
+def shorten_html(html: str, limit: int, tags: frozenset[str] = COMMENT_TAGS) -> str:
+    """Return sanitised ``html`` cut after ``limit`` characters of text, its markup kept whole.
+
+    The text is cut at a word and ends in "…"; every element left open is
+    closed, and the result is sanitised again (``tags``: those ``html`` may
+    hold), so no cut can leave half a tag or an unclosed one on a page.
+    """
+    if len(html) <= limit:
+        return html  # Its text is no longer than the whole.
+    shortener = _Shortener(limit)
+    shortener.feed(html)
+    shortener.close()
+    if not shortener.cut:
+        return html
+    return _clean(shortener.result(), tags)
+
+
+_LINK = re.compile(r"<a\s[^>]*\bhref=", re.IGNORECASE)
+
+
+def link_count(html: str) -> int:
+    """Count the links in rendered, sanitised ``html``: written ones and autolinks alike."""
+    return len(_LINK.findall(html))

@@ -88,6 +88,11 @@ EMAILS_RETRIED = Counter(
     "Delivery attempts that failed for now; the message went back to the queue.",
     registry=REGISTRY,
 )
+EMAILS_SKIPPED = Counter(
+    "portal_emails_skipped",
+    "Messages not sent because their address was suppressed after they were queued.",
+    registry=REGISTRY,
+)
 SIGN_IN_FAILURES = Counter(
     "portal_sign_in_failures",
     "Password sign-ins refused: wrong address or password, or a disabled account.",
@@ -104,6 +109,7 @@ OUTCOME_COUNTERS = {
     EMAIL.OUTCOME_SENT: EMAILS_SENT,
     EMAIL.OUTCOME_FAILED: EMAILS_FAILED,
     EMAIL.OUTCOME_RETRY: EMAILS_RETRIED,
+    EMAIL.OUTCOME_SKIPPED: EMAILS_SKIPPED,
 }
 
 

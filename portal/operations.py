@@ -15,12 +15,14 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import Select
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 
+from portal import security
 from portal.audit import constants as AUDIT
 from portal.audit import services as audit
 from portal.audit.models import AuditEvent
@@ -28,12 +30,18 @@ from portal.comments import services as comments
 from portal.comments.models import Comment
 from portal.emails import constants as EMAIL
 from portal.emails import services as emails
+from portal.emails import suppressions
 from portal.emails.addresses import InvalidHeader
 from portal.emails.models import Email
 from portal.emails.queue import enqueue
 from portal.extensions import db
+from portal.i18n import Reader
 from portal.posts import services as posts
 from portal.posts.models import Post
+from portal.posts.models import post_tags
+from portal.privacy.models import DataExport
+from portal.reports import constants as REPORT
+from portal.reports import services as reports
 from portal.users import constants as USER
 from portal.users import mfa
 from portal.users import oidc as providers
@@ -46,6 +54,7 @@ from portal.users.models import User
 
 def _delete_post(post: Post) -> None:
     """Delete ``post`` and every comment under it, in the current transaction."""
+    reports.forget_reports_on_posts([post.id])
     db.session.execute(delete(Comment).where(Comment.post_id == post.id))
     db.session.delete(post)
 
@@ -70,6 +79,68 @@ def delete_posts(selected: Iterable[Post], *, actor: Any) -> int:
     return count
 
 
+# -- reports: staff decide about a reported post or comment ---------------------
+
+RESOLVED_AS = {REPORT.DISMISS: REPORT.DISMISSED, REPORT.HIDE: REPORT.HIDDEN}
+
+
+def resolve_reports(
+    target: Post | Comment, decision: str, *, actor: Any, deactivate_author: bool = False
+) -> int:
+    """Resolve every open report on ``target`` in one step; return how many were open.
+
+    ``decision`` is ``dismiss`` (the item is fine: shown again if its reports
+    hid it), ``hide`` or ``delete`` (a post with its comments). With
+    ``deactivate_author`` the author's account is disabled too, as the gate
+    allows (staff: USER accounts only). Everything is checked before anything
+    changes, and the decision is audited on the item.
+    """
+    reports.check_resolve(actor)
+    if decision not in REPORT.DECISIONS:
+        raise reports.ReportError(_("Choose dismiss, hide or delete."))
+    count = reports.open_reports(target)
+    if not count:
+        raise reports.ReportError(_("These reports were already resolved; nothing changed."))
+    author = target.author
+    deactivate = deactivate_author and author.status != USER.INACTIVE
+    if deactivate_author and author.handle == USER.DELETED_HANDLE:
+        raise reports.ReportError(_("The author's account is deleted already."))
+    if deactivate:
+        problem = security.refusal(actor, security.CHANGE_STATUS, author, status=USER.INACTIVE)
+        if problem:
+            raise reports.ReportError(_(problem))
+    kind = reports.kind_of(target)
+    label = f"post “{target.title}”" if isinstance(target, Post) else f"comment {target.id}"
+    audit.record(
+        AUDIT.ACTION_RESOLVE_REPORTS,
+        AUDIT.OBJECT_POST if isinstance(target, Post) else AUDIT.OBJECT_COMMENT,
+        target.id,
+        summary=f"{decision.title()}: {count} report(s) on {label} by {author.email}"
+        + (", author deactivated" if deactivate else ""),
+        changes={"open reports": [count, 0], "decision": [None, decision]},
+    )
+    if decision == REPORT.DELETE:
+        if isinstance(target, Post):
+            delete_post(target, actor=actor)
+        else:
+            comments.delete_comment(target, actor=actor)
+    else:
+        if decision == REPORT.DISMISS and reports.is_auto_hidden(target):
+            reports.restore(target, actor=actor)
+        elif decision == REPORT.HIDE:
+            reports.hide(target, actor=actor)
+        reports.close_reports(target, RESOLVED_AS[decision], actor=actor)
+    if deactivate:
+        users.change_account(
+            author,
+            actor=actor,
+            status=USER.INACTIVE,
+            reason=f"reported {kind} #{target.id}",
+        )
+    db.session.commit()
+    return count
+
+
 # -- accounts with their content -------------------------------------------------
 
 
@@ -87,21 +158,37 @@ def account_content(user: User) -> tuple[int, int]:
 def _forget_posts_by(author: User) -> None:
     """Delete every post ``author`` wrote and all comments under them."""
     ids = select(Post.id).where(Post.author_id == author.id)
+    reports.forget_reports_on_posts(ids)
     db.session.execute(
         delete(Comment).where(Comment.post_id.in_(ids)).execution_options(synchronize_session=False)
+    )
+    # Their tags too: SQLite (without foreign keys on) would leave the links behind.
+    db.session.execute(
+        delete(post_tags)
+        .where(post_tags.c.post_id.in_(ids))
+        .execution_options(synchronize_session=False)
     )
     db.session.execute(
         delete(Post).where(Post.author_id == author.id).execution_options(synchronize_session=False)
     )
 
 
-def delete_account(user: User, *, actor: User | None, keep_content: bool) -> None:
+def delete_account(
+    user: User, *, actor: User | None, keep_content: bool, by_owner: bool = False
+) -> None:
     """Delete an account; its posts and comments go with it or move to "Deleted user".
 
     ``users.check_delete`` decides whether it may go (only an ADMIN may, never
-    on themselves, never the last active ADMIN).
+    on themselves, never the last active ADMIN). ``by_owner`` is the account
+    deleting itself ("Delete my account"): the gate's ``close`` decides then
+    (anyone, of their own account, never the last active ADMIN).
     """
-    users.check_delete(user, actor=actor)
+    if by_owner:
+        problem = security.refusal(actor, security.CLOSE, user)
+        if problem:
+            raise users.AccountError(problem)
+    else:
+        users.check_delete(user, actor=actor)
     post_count, comment_count = account_content(user)
     if keep_content:
         placeholder = users.deleted_user_placeholder()
@@ -112,14 +199,13 @@ def delete_account(user: User, *, actor: User | None, keep_content: bool) -> Non
             update(Comment).where(Comment.author_id == user.id).values(author_id=placeholder.id)
         )
     else:
+        reports.forget_reports_on_comments_by(user)
         comments.forget_comments_by(user)
         _forget_posts_by(user)
+    reports.forget_reports_by(user)
     # What this account did stays on record without it (SQLite may not enforce SET NULL).
     db.session.execute(
         update(Comment).where(Comment.moderated_by_id == user.id).values(moderated_by_id=None)
-    )
-    db.session.execute(
-        update(AuditEvent).where(AuditEvent.actor_id == user.id).values(actor_id=None)
     )
     db.session.execute(
         update(Email).where(Email.created_by_id == user.id).values(created_by_id=None)
@@ -136,11 +222,17 @@ def delete_account(user: User, *, actor: User | None, keep_content: bool) -> Non
             "role": [USER.ROLE[user.role], None],
         },
     )
+    # After the event above, which names this account as its actor when it deleted itself.
+    db.session.execute(
+        update(AuditEvent).where(AuditEvent.actor_id == user.id).values(actor_id=None)
+    )
     # Its sessions, second factor and provider identities go too (SQLite may
     # not enforce ON DELETE CASCADE, and may give a later account the same id).
     sessions.end_all(user)
     mfa.forget(user)
     providers.forget_identities(user)
+    # Its data exports too: a later account given the same id must never find them.
+    db.session.execute(delete(DataExport).where(DataExport.user_id == user.id))
     db.session.execute(delete(User).where(User.id == user.id))
     db.session.commit()
 
@@ -155,7 +247,15 @@ def account_address(email: str) -> str:
     """
     user = users.get_by_email(email)
     if user is None:
-        raise emails.QueueError("No account uses that address.")
+        raise emails.QueueError(_("No account uses that address."))
+    return user.email
+
+
+def account_address_by_id(user_id: int) -> str:
+    """Return the stored address of the account with ``user_id`` (a picked account)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise emails.QueueError(_("No such account."))
     return user.email
 
 
@@ -184,6 +284,17 @@ def count_recipients(role: int | None = None, status: int | None = None) -> int:
     return int(db.session.execute(query).scalar_one())
 
 
+def count_suppressed_recipients(role: int | None = None, status: int | None = None) -> int:
+    """Count the accounts ``broadcast`` would skip: their address is on the suppression list."""
+    query = (
+        recipients(role, status)
+        .with_only_columns(func.count(User.id))
+        .where(suppressions.covering(User.email, EMAIL.BROADCAST))
+        .order_by(None)
+    )
+    return int(db.session.execute(query).scalar_one())
+
+
 def broadcast(
     subject: str,
     body: str,
@@ -205,13 +316,20 @@ def broadcast(
     a server-side cursor would not survive those commits. ``progress`` receives
     the number of accounts handled in each page. A stored address the queue
     refuses (left over from before validation) is skipped and logged, not
-    allowed to stop the rest.
+    allowed to stop the rest. An address on the suppression list is skipped.
     """
     subject, body = emails.check_broadcast(
         subject, body, priority, scheduled_at=scheduled_at, expires_at=expires_at
     )
     scheduled_at, expires_at = emails.check_schedule(scheduled_at, expires_at, priority=priority)
-    query = recipients(role, status).with_only_columns(User.id, User.email)
+    query = recipients(role, status).with_only_columns(
+        User.id,
+        User.email,
+        User.locale,
+        User.timezone,
+        # Read with the page: an address on the suppression list is skipped.
+        suppressions.covering(User.email, EMAIL.BROADCAST),
+    )
     context = emails.message_context(body)
     queued = 0
     last_id = 0
@@ -219,7 +337,9 @@ def broadcast(
         page = db.session.execute(query.where(User.id > last_id).limit(emails.CHUNK_SIZE)).all()
         if not page:
             break
-        for user_id, address in page:
+        for user_id, address, locale, zone, suppressed in page:
+            if suppressed:
+                continue
             try:
                 enqueue(
                     address,
@@ -230,6 +350,9 @@ def broadcast(
                     created_by_id=created_by_id,
                     scheduled_at=scheduled_at,
                     expires_at=expires_at,
+                    # The staff's text as written; the frame in each reader's language.
+                    reader=Reader(user_id, locale, zone),
+                    category=EMAIL.BROADCAST,
                 )
             except InvalidHeader as error:
                 current_app.logger.warning(
@@ -257,3 +380,35 @@ def broadcast(
         )
         db.session.commit()
     return queued
+
+
+def preview_broadcast(
+    subject: str,
+    body: str,
+    *,
+    role: int | None = None,
+    status: int | None = None,
+    priority: int = EMAIL.NORMAL,
+    scheduled_at: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> emails.Preview:
+    """Show what ``broadcast`` would queue, and queue nothing.
+
+    The same checks refuse the same broadcasts; the first accounts come in
+    the order ``broadcast`` writes to them, and the message is rendered as
+    it renders it (in the site's language, like every broadcast row).
+    """
+    emails.check_broadcast(
+        subject, body, priority, scheduled_at=scheduled_at, expires_at=expires_at
+    )
+    first = recipients(role, status).with_only_columns(User.email)
+    addresses = db.session.execute(first.limit(emails.PREVIEW_RECIPIENTS)).scalars()
+    return emails.preview(
+        list(addresses),
+        count_recipients(role, status),
+        subject,
+        body,
+        scheduled_at=scheduled_at,
+        expires_at=expires_at,
+        skipped=count_suppressed_recipients(role, status),
+    )

@@ -48,6 +48,8 @@ staff_need = RoleNeed("staff")
 writer_need = RoleNeed("writer")
 # Publishing, hiding, editing and deleting anyone's posts and comments.
 moderator_need = RoleNeed("moderator")
+# Reporting a post or a comment to staff: an account that confirmed its email.
+reporter_need = RoleNeed("reporter")
 
 # -- actions -------------------------------------------------------------------
 
@@ -61,6 +63,9 @@ CHANGE_ROLE = "change_role"
 CHANGE_STATUS = "change_status"
 END_SESSIONS = "end_sessions"  # sign an account out of one browser or all of them
 RESET_SECOND_FACTOR = "reset_second_factor"  # remove another account's authenticator
+CLOSE = "close"  # delete your own account ("Delete my account")
+REPORT = "report"  # tell staff a post or a comment breaks the rules
+RESOLVE = "resolve"  # decide the reports on a post or a comment
 ACTIONS = (
     VIEW,
     ADD,
@@ -72,6 +77,9 @@ ACTIONS = (
     CHANGE_STATUS,
     END_SESSIONS,
     RESET_SECOND_FACTOR,
+    CLOSE,
+    REPORT,
+    RESOLVE,
 )
 
 # -- subjects ------------------------------------------------------------------
@@ -82,7 +90,9 @@ POST = "post"
 COMMENT = "comment"
 EMAIL = "email"  # the outbound queue, compose and purge
 AUDIT = "audit"
-SUBJECTS = (ADMIN_SITE, ACCOUNT, POST, COMMENT, EMAIL, AUDIT)
+REPORTS = "reports"  # the reports readers filed, and the queue staff resolve them in
+TAG = "tag"  # the words posts are tagged with
+SUBJECTS = (ADMIN_SITE, ACCOUNT, POST, COMMENT, EMAIL, AUDIT, REPORTS, TAG)
 
 # A model instance's subject, by class name: the gate needs no model imports.
 _SUBJECT_OF_CLASS = {
@@ -91,6 +101,8 @@ _SUBJECT_OF_CLASS = {
     "Comment": COMMENT,
     "Email": EMAIL,
     "AuditEvent": AUDIT,
+    "Report": REPORTS,
+    "Tag": TAG,
 }
 
 NOT_ALLOWED = "You are not allowed to do that."
@@ -118,6 +130,8 @@ def needs_for(user: Any) -> set[Need]:
         needs |= {staff_need, moderator_need}
     if user.status == USER.ACTIVE or user.role in (USER.ADMIN, USER.STAFF):
         needs.add(writer_need)
+    if user.status == USER.ACTIVE:
+        needs.add(reporter_need)
     return needs
 
 
@@ -272,6 +286,12 @@ def _account(q: Question) -> str | None:
         if q.about_one and q.obj.role != USER.USER and not is_admin:
             return "Only an admin can end the sessions of a staff or admin account."
         return None
+    if q.action == CLOSE:
+        # Anyone may delete their own account, and only their own; the last
+        # active admin stays, or nobody could run the site.
+        if not q.on_yourself():
+            return "You can only delete your own account."
+        return _last_admin(q, demoted=True)
     if q.action == RESET_SECOND_FACTOR:
         if q.on_yourself():
             return "You cannot reset your own second factor: turn it off from your account page."
@@ -334,6 +354,21 @@ def _content(q: Question, *, visible: bool, authors_change: bool) -> str | None:
         return _unless(moderator)
     if q.action == EXPORT:
         return _unless(q.holds(staff_need))
+    if q.action == REPORT:
+        if not q.holds(reporter_need):
+            return "Only active accounts can report: confirm your email address first."
+        if q.owns():
+            return "You cannot report what you wrote yourself."
+        return None
+    return NOT_ALLOWED
+
+
+def _reports(q: Question) -> str | None:
+    # Anyone active files a report (REPORT on the post or comment); staff see and resolve them.
+    if q.action == ADD:
+        return _unless(q.holds(reporter_need))
+    if q.action in (VIEW, RESOLVE):
+        return _unless(q.holds(staff_need), "Only staff can resolve reports.")
     return NOT_ALLOWED
 
 
@@ -350,6 +385,16 @@ def _audit(q: Question) -> str | None:
     return _unless(q.action == VIEW and q.holds(admin_need))
 
 
+def _tag(q: Question) -> str | None:
+    # Tags are public; writers' new ones come with the posts they tag. Adding
+    # one on its own, renaming and deleting are for whoever moderates posts.
+    if q.action == VIEW:
+        return None
+    if q.action in (ADD, CHANGE, DELETE):
+        return _unless(q.holds(moderator_need), "Only staff can manage tags.")
+    return NOT_ALLOWED
+
+
 _RULES: dict[str, Callable[[Question], str | None]] = {
     ADMIN_SITE: _admin_site,
     ACCOUNT: _account,
@@ -357,6 +402,8 @@ _RULES: dict[str, Callable[[Question], str | None]] = {
     COMMENT: _comment,
     EMAIL: _email,
     AUDIT: _audit,
+    REPORTS: _reports,
+    TAG: _tag,
 }
 
 

@@ -42,7 +42,10 @@ from portal.extensions import db
 from portal.markup import render_comment
 from portal.markup import render_post
 from portal.posts import constants as POST
+from portal.posts import services as post_services
 from portal.posts.models import Post
+from portal.reports import constants as REPORT
+from portal.reports.models import Report
 from portal.slugs import slugify
 from portal.slugs import unique_slug
 from portal.users import constants as USER
@@ -445,6 +448,15 @@ Next week: tests with `pytest`.
     ),
 )
 
+# The tags of DEMO_POSTS, by index: the tag pages and feeds have something to show.
+DEMO_TAGS = {
+    0: ("Portal", "Announcements"),
+    1: ("Markdown", "Guides"),
+    2: ("Portal", "Community"),
+    3: ("Flask", "Python"),
+    4: ("Ideas",),
+}
+
 DEMO_COMMENTS = (
     # (index into DEMO_POSTS, author's email, Markdown body, status, hours after the post)
     (0, "admin@example.com", "Welcome, everyone! Say hello below.", COMMENT.APPROVED, 2),
@@ -454,6 +466,14 @@ DEMO_COMMENTS = (
     (3, "staff@example.com", "Looking forward to the testing post.", COMMENT.APPROVED, 6),
     (2, "user@example.com", "Is linking to my own blog advertising?", COMMENT.PENDING, 20),
     (0, "user@example.com", "How do I change my profile address?", COMMENT.PENDING, 30),
+)
+
+DEMO_REPORTS = (
+    # (what: "post" or "comment", index into DEMO_POSTS or DEMO_COMMENTS, reporter's
+    # email, reason, note): a few open reports, so the queue in /admin shows something.
+    ("post", 2, "user@example.com", REPORT.OFF_TOPIC, "Reads like an advert for one host."),
+    ("comment", 4, "user@example.com", REPORT.SPAM, None),
+    ("post", 3, "admin@example.com", REPORT.OTHER, "The first link points to an old version."),
 )
 
 
@@ -494,6 +514,7 @@ def add_demo_content(*, now: datetime | None = None) -> bool:
             updated_at=moment,
             published_at=moment if status != POST.DRAFT else None,
         )
+        post.tags = post_services.tags_named(DEMO_TAGS.get(len(posts), ()))
         db.session.add(post)
         db.session.flush()
         posts.append(post)
@@ -517,6 +538,24 @@ def add_demo_content(*, now: datetime | None = None) -> bool:
         )
         if approved:
             post.comment_count += 1
+    db.session.flush()
+    comments = list(db.session.execute(select(Comment).order_by(Comment.id)).scalars())
+    for kind, index, email, reason, note in DEMO_REPORTS:
+        reporter = people[email]
+        assert reporter is not None
+        target = (
+            {"post_id": posts[index].id} if kind == "post" else {"comment_id": comments[index].id}
+        )
+        db.session.add(
+            Report(
+                reporter_id=reporter.id,
+                reason=reason,
+                note=note,
+                status=REPORT.OPEN,
+                created_at=now - timedelta(hours=index + 1),
+                **target,
+            )
+        )
     db.session.commit()
     return True
 

@@ -478,7 +478,8 @@ def test_a_new_device_is_emailed_when_the_account_asked(app, web, auth, mail):
     body = text_of(message)
     assert CHROME_DEVICE in body
     assert OTHER_ADDRESS in body
-    assert re.search(r"When: \d{2} \w+ \d{4}, \d{2}:\d{2} UTC", body)
+    # In the recipient's language and zone (English and UTC here), to the second.
+    assert re.search(r"When: \w+ \d{1,2}, \d{4}, \d{1,2}:\d{2}:\d{2}\s[AP]M UTC", body)
     assert "http://127.0.0.1:5000/users/me/sessions/" in body
     assert "http://127.0.0.1:5000/users/me/password/" in body
     html = message.get_body(preferencelist=("html",)).get_content()

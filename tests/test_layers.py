@@ -46,6 +46,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "portal.metrics",
             "portal.models",
             "portal.pagination",
+            "portal.search",
             "portal.security",
             "portal.slugs",
             "portal.static_files",
@@ -54,10 +55,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("audit, emails", ("portal.audit.*", "portal.emails.*")),
     ("users", ("portal.users.*",)),
-    ("posts", ("portal.posts.*",)),
+    # Search and feeds read posts with their authors: post services, below the views.
+    ("posts", ("portal.posts.*", "portal.posts.feeds", "portal.posts.search")),
     ("comments", ("portal.comments.*",)),
+    # Reports on posts and comments, and the auto-hiding they do; resolving
+    # one (which may delete a post) is an operation.
+    ("reports", ("portal.reports.*",)),
     # Writes that cross features: a post with its comments, an account with its content.
-    ("operations", ("portal.operations",)),
+    # Your data (portal.privacy) reads every feature and deletes with operations.
+    ("operations", ("portal.operations", "portal.privacy.*")),
     (
         "web views, admin, CLI",
         (
@@ -67,6 +73,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "portal.users.mfa_views",
             "portal.posts.views",
             "portal.comments.views",
+            "portal.emails.views",
+            "portal.privacy.views",
+            "portal.reports.views",
             "portal.site.*",
             "portal.errors",
             "portal.metrics_views",
@@ -90,7 +99,7 @@ ALLOWED: dict[tuple[str, str], str] = {
         "the metadata registry imports every model so that create_app and Alembic "
         "see all tables; only the top layer imports it (checked below)"
     )
-    for feature in ("audit", "comments", "emails", "posts", "users")
+    for feature in ("audit", "comments", "emails", "posts", "privacy", "reports", "users")
 }
 
 

@@ -347,7 +347,7 @@ def test_the_last_recovery_codes_bring_a_warning(app, clock):
         assert sign_in(app.test_client(), "ann@example.com", code).status_code == 302
     client = app.test_client()
     sign_in(client, "ann@example.com", codes[8])
-    assert "You have 1 recovery code(s) left" in client.get("/users/me/").get_data(as_text=True)
+    assert "You have 1 recovery code left" in client.get("/users/me/").get_data(as_text=True)
 
 
 def test_the_waiting_sign_in_expires_after_five_minutes(app, client, clock):

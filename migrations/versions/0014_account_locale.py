@@ -17,8 +17,13 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    # Added in place, not by SQLite's batch rebuild, which would lose the
+    # lower(email) unique index it cannot reflect. NULL follows the browser's
+    # language and the site's time zone, so existing accounts see no change.
+    op.add_column('users_user', sa.Column('locale', sa.String(length=16), nullable=True))
+    op.add_column('users_user', sa.Column('timezone', sa.String(length=64), nullable=True))
 
 
 def downgrade():
-    pass
+    op.drop_column('users_user', 'timezone')
+    op.drop_column('users_user', 'locale')

@@ -22,6 +22,8 @@ ACTION_PURGE = "purge"
 ACTION_COMPOSE = "compose"
 ACTION_BROADCAST = "broadcast"
 ACTION_SEED = "seed"
+# Staff decided the reports on a post or a comment (dismissed, hid or deleted it).
+ACTION_RESOLVE_REPORTS = "resolve_reports"
 # Account events: what a person did to sign in and keep their account safe.
 ACTION_SIGN_IN = "sign_in"
 ACTION_SIGN_IN_FAILED = "sign_in_failed"
@@ -70,6 +72,7 @@ ACTIONS = (
     ACTION_COMPOSE,
     ACTION_BROADCAST,
     ACTION_SEED,
+    ACTION_RESOLVE_REPORTS,
     *ACCOUNT_ACTIONS,
 )
 
@@ -79,7 +82,15 @@ OBJECT_POST = "post"
 OBJECT_COMMENT = "comment"
 OBJECT_EMAIL = "email"
 OBJECT_DATABASE = "database"
-OBJECT_TYPES = (OBJECT_USER, OBJECT_POST, OBJECT_COMMENT, OBJECT_EMAIL, OBJECT_DATABASE)
+OBJECT_TAG = "tag"
+OBJECT_TYPES = (
+    OBJECT_USER,
+    OBJECT_POST,
+    OBJECT_COMMENT,
+    OBJECT_EMAIL,
+    OBJECT_DATABASE,
+    OBJECT_TAG,
+)
 
 # Sources: where the change came from, and how the audit screen names each.
 SOURCE_ADMIN = "admin"

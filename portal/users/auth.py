@@ -8,6 +8,7 @@ from flask import redirect
 from flask import request
 from flask import session
 from flask import url_for
+from flask_babel import gettext as _
 from flask_login import LoginManager
 from flask_login import current_user
 from werkzeug.wrappers import Response
@@ -31,7 +32,7 @@ def load_user(token: str) -> User | None:
 
 def send_to_login() -> Response:
     """Send an anonymous visitor to the login page, remembering where they were."""
-    flash("Please sign in to see that page.", "info")
+    flash(_("Please sign in to see that page."), "info")
     target = request.full_path.rstrip("?") if request.method == "GET" else None
     return redirect(url_for("users.login", next=target))
 

@@ -33,6 +33,11 @@ REASON_MAX_LENGTH = 500
 DELETED_HANDLE = "deleted-user"
 DELETED_EMAIL = "deleted-user@invalid"
 
+# A language tag from LANGUAGES ("de", "pt_BR") and an IANA zone name
+# ("America/Argentina/ComodRivadavia" is the longest, 32 characters).
+LOCALE_MAX_LENGTH = 16
+TIMEZONE_MAX_LENGTH = 64
+
 # RFC 5321 caps a forward path at 256 octets including the angle brackets.
 EMAIL_MAX_LENGTH = 254
 

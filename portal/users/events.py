@@ -19,6 +19,7 @@ from typing import Any
 from flask import current_app
 from flask import has_request_context
 from flask import request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select
 from sqlalchemy import exists
 from sqlalchemy import select
@@ -36,20 +37,20 @@ from portal.users.models import User
 
 # How the account page names each account event.
 ACTION_LABELS = {
-    AUDIT.ACTION_SIGN_IN: "Signed in",
-    AUDIT.ACTION_SIGN_IN_FAILED: "Sign-in refused",
-    AUDIT.ACTION_SIGN_OUT: "Signed out",
-    AUDIT.ACTION_RESET_REQUESTED: "Password reset requested",
-    AUDIT.ACTION_RESET_DONE: "Password reset",
-    AUDIT.ACTION_EMAIL_CHANGE_REQUESTED: "Email change requested",
-    AUDIT.ACTION_EMAIL_CHANGED: "Email address changed",
-    AUDIT.ACTION_PASSWORD_CHANGED: "Password changed",
-    AUDIT.ACTION_MFA_ENROLLED: "Two-step sign-in turned on",
-    AUDIT.ACTION_MFA_RESET: "Two-step sign-in reset",
-    AUDIT.ACTION_MFA_DISABLED: "Two-step sign-in turned off",
-    AUDIT.ACTION_SESSION_ENDED: "Session ended",
-    AUDIT.ACTION_PROVIDER_LINKED: "Sign-in provider linked",
-    AUDIT.ACTION_PROVIDER_UNLINKED: "Sign-in provider unlinked",
+    AUDIT.ACTION_SIGN_IN: _l("Signed in"),
+    AUDIT.ACTION_SIGN_IN_FAILED: _l("Sign-in refused"),
+    AUDIT.ACTION_SIGN_OUT: _l("Signed out"),
+    AUDIT.ACTION_RESET_REQUESTED: _l("Password reset requested"),
+    AUDIT.ACTION_RESET_DONE: _l("Password reset"),
+    AUDIT.ACTION_EMAIL_CHANGE_REQUESTED: _l("Email change requested"),
+    AUDIT.ACTION_EMAIL_CHANGED: _l("Email address changed"),
+    AUDIT.ACTION_PASSWORD_CHANGED: _l("Password changed"),
+    AUDIT.ACTION_MFA_ENROLLED: _l("Two-step sign-in turned on"),
+    AUDIT.ACTION_MFA_RESET: _l("Two-step sign-in reset"),
+    AUDIT.ACTION_MFA_DISABLED: _l("Two-step sign-in turned off"),
+    AUDIT.ACTION_SESSION_ENDED: _l("Session ended"),
+    AUDIT.ACTION_PROVIDER_LINKED: _l("Sign-in provider linked"),
+    AUDIT.ACTION_PROVIDER_UNLINKED: _l("Sign-in provider unlinked"),
 }
 # How many events the account page shows, newest first.
 RECENT_LIMIT = 10
@@ -57,7 +58,6 @@ RECENT_LIMIT = 10
 WRONG_PASSWORD = "wrong password"
 ACCOUNT_DISABLED = "account disabled"
 NEW_DEVICE_TEMPLATE = "new_device"
-TIME_FORMAT = "%d %B %Y, %H:%M UTC"
 SUMMARY_MAX_LENGTH = 500
 
 
@@ -157,11 +157,11 @@ def signed_in(user: User, *, second_factor: bool = False) -> AuditEvent:
 def _queue_new_device_mail(user: User, event: AuditEvent, device: str) -> None:
     enqueue(
         user.email,
-        f"New sign-in to your {current_app.config['PORTAL_NAME']} account",
+        _l("New sign-in to your %(site)s account", site=current_app.config["PORTAL_NAME"]),
         NEW_DEVICE_TEMPLATE,
         {
             "user": user,
-            "when": event.created_at.strftime(TIME_FORMAT),
+            "when": event.created_at,
             "device": device,
             "address": event.address,
             "sessions_link": external_url("users.session_list"),
@@ -169,6 +169,7 @@ def _queue_new_device_mail(user: User, event: AuditEvent, device: str) -> None:
         },
         priority=EMAIL.HIGH,
         created_by_id=user.id,
+        reader=user,
     )
 
 
@@ -263,7 +264,7 @@ def recent(user: User, limit: int = RECENT_LIMIT) -> list[AccountEvent]:
         AccountEvent(
             created_at=row.created_at,
             action=row.action,
-            label=ACTION_LABELS.get(row.action, row.action),
+            label=str(ACTION_LABELS.get(row.action, row.action)),
             summary=row.summary,
             address=row.address,
         )

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf import RecaptchaField
 from wtforms import BooleanField
 from wtforms import EmailField
 from wtforms import PasswordField
+from wtforms import SelectField
 from wtforms import StringField
 from wtforms.validators import DataRequired
 from wtforms.validators import EqualTo
@@ -17,10 +20,9 @@ from wtforms.validators import InputRequired
 from wtforms.validators import Length
 from wtforms.validators import ValidationError
 
+from portal import i18n
 from portal.users import constants as USER
 from portal.users import services
-
-PASSWORD_HINT = "At least {min} characters. A few uncommon words make a strong password."
 
 
 class LimitedPasswordField(PasswordField):
@@ -31,12 +33,15 @@ class LimitedPasswordField(PasswordField):
     With ``hint`` the field says the configured ``PASSWORD_MIN_LENGTH``.
     """
 
-    def __init__(self, label: str, *, hint: bool = False, **kwargs: Any) -> None:
+    def __init__(self, label: Any, *, hint: bool = False, **kwargs: Any) -> None:
         config = current_app.config
         # Length here only refuses; a long password is never cut short.
         kwargs["validators"] = [InputRequired(), Length(max=config["PASSWORD_MAX_LENGTH"])]
         if hint:
-            kwargs["description"] = PASSWORD_HINT.format(min=config["PASSWORD_MIN_LENGTH"])
+            kwargs["description"] = _l(
+                "At least %(min)s characters. A few uncommon words make a strong password.",
+                min=config["PASSWORD_MIN_LENGTH"],
+            )
         super().__init__(label, **kwargs)
 
 
@@ -46,7 +51,7 @@ def _strip(value: Any) -> Any:
 
 class NameMixin:
     name = StringField(
-        "Name",
+        _l("Name"),
         validators=[DataRequired(), Length(max=USER.NAME_MAX_LENGTH)],
         filters=[_strip],
     )
@@ -55,12 +60,12 @@ class NameMixin:
 class NewPasswordMixin:
     """A new password typed twice and checked against the password policy."""
 
-    password = LimitedPasswordField("Password", hint=True)
+    password = LimitedPasswordField(_l("Password"), hint=True)
     confirm = PasswordField(
-        "Repeat password",
+        _l("Repeat password"),
         validators=[
             InputRequired(),
-            EqualTo("password", message="The passwords do not match."),
+            EqualTo("password", message=_l("The passwords do not match.")),
         ],
     )
 
@@ -76,7 +81,7 @@ class NewPasswordMixin:
 
 class EmailMixin:
     email = EmailField(
-        "Email",
+        _l("Email"),
         validators=[DataRequired(), Length(max=USER.EMAIL_MAX_LENGTH)],
         filters=[_strip],
     )
@@ -84,8 +89,8 @@ class EmailMixin:
 
 class RegisterForm(NameMixin, EmailMixin, NewPasswordMixin, FlaskForm):
     accept_tos = BooleanField(
-        "I accept the terms of service",
-        validators=[DataRequired(message="Please accept the terms of service to register.")],
+        _l("I accept the terms of service"),
+        validators=[DataRequired(message=_l("Please accept the terms of service to register."))],
     )
 
     def password_inputs(self) -> tuple[str, ...]:
@@ -106,12 +111,12 @@ class CaptchaRegisterForm(RegisterForm):
 
 class LoginForm(FlaskForm):
     email = EmailField(
-        "Email",
+        _l("Email"),
         validators=[DataRequired(), Length(max=USER.EMAIL_MAX_LENGTH)],
         filters=[_strip],
     )
-    password = LimitedPasswordField("Password")
-    remember = BooleanField("Keep me signed in on this device")
+    password = LimitedPasswordField(_l("Password"))
+    remember = BooleanField(_l("Keep me signed in on this device"))
 
 
 class ForgotPasswordForm(EmailMixin, FlaskForm):
@@ -129,17 +134,49 @@ class ResetPasswordForm(NewPasswordMixin, FlaskForm):
 
 class ProfileForm(NameMixin, FlaskForm):
     email = EmailField(
-        "Email",
+        _l("Email"),
         validators=[DataRequired(), Length(max=USER.EMAIL_MAX_LENGTH)],
         filters=[_strip],
-        description="A new address takes effect once you follow the link we send to it.",
+        description=_l("A new address takes effect once you follow the link we send to it."),
     )
-    notify_comments = BooleanField("Email me when a comment on my posts is approved")
-    notify_new_device = BooleanField("Email me when my account signs in from a new device")
+    notify_comments = BooleanField(_l("Email me when a comment on my posts is approved"))
+    notify_new_device = BooleanField(_l("Email me when my account signs in from a new device"))
+    # Empty means "follow the browser" (language) or "the site's zone" (time zone).
+    locale = SelectField(
+        _l("Language"),
+        validate_choice=False,
+        description=_l("Pages and emails use it. Unset, pages follow your browser."),
+    )
+    timezone = SelectField(
+        _l("Time zone"),
+        validate_choice=False,
+        description=_l("Every time shown to you is in this zone."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.locale.choices = [("", _("Same as my browser")), *i18n.language_choices()]
+        default_zone = current_app.config["BABEL_DEFAULT_TIMEZONE"]
+        self.timezone.choices = [
+            ("", _("The site's time zone (%(zone)s)", zone=default_zone)),
+            *((zone, zone.replace("_", " ")) for zone in i18n.timezones()),
+        ]
+        if self.locale.data is None:
+            self.locale.data = ""
+        if self.timezone.data is None:
+            self.timezone.data = ""
+
+    def validate_locale(self, field: SelectField) -> None:
+        if field.data and not i18n.is_language(field.data):
+            raise ValidationError(_("Choose one of the languages in the list."))
+
+    def validate_timezone(self, field: SelectField) -> None:
+        if field.data and not i18n.is_timezone(field.data):
+            raise ValidationError(_("Choose a time zone from the list, such as Europe/Berlin."))
 
 
 class ChangePasswordForm(NewPasswordMixin, FlaskForm):
-    current_password = LimitedPasswordField("Current password")
+    current_password = LimitedPasswordField(_l("Current password"))
 
     def __init__(self, *args: Any, user_inputs: tuple[str, ...] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

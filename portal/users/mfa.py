@@ -44,6 +44,7 @@ from cryptography.fernet import MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
+from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import delete
 from sqlalchemy import func
@@ -56,6 +57,7 @@ from portal.audit import constants as AUDIT
 from portal.audit import services as audit
 from portal.database import utcnow
 from portal.extensions import db
+from portal.i18n import N_
 from portal.users import events
 from portal.users import sessions
 from portal.users.models import RecoveryCode
@@ -78,14 +80,14 @@ _LOOKALIKES = str.maketrans({"o": "0", "i": "1", "l": "1"})
 CODE_MAX_LENGTH = 40
 _KEY_INFO = b"portal.users.mfa: TOTP secrets"
 
-WRONG_CODE = "That code is not right, or it was already used. Try the next one your app shows."
-NOT_ENROLLED = "This account has no second factor."
-ALREADY_ENROLLED = "This account already has a second factor: turn it off first."
-NO_ENROLMENT = "Start again: the set-up was not found."
-WRONG_PASSWORD = "The password is not correct."
+WRONG_CODE = N_("That code is not right, or it was already used. Try the next one your app shows.")
+NOT_ENROLLED = N_("This account has no second factor.")
+ALREADY_ENROLLED = N_("This account already has a second factor: turn it off first.")
+NO_ENROLMENT = N_("Start again: the set-up was not found.")
+WRONG_PASSWORD = N_("The password is not correct.")
 # The reason a refused sign-in's event gives (the code itself is never kept).
 WRONG_CODE_REASON = "wrong second-factor code"
-UNREADABLE = (
+UNREADABLE = N_(
     "The authenticator of this account cannot be read any more (the site's key changed): "
     "sign in with a recovery code, or ask an admin to reset your second factor."
 )
@@ -155,7 +157,7 @@ def decrypt_secret(stored: str) -> str:
     try:
         return _cipher().decrypt(stored.encode()).decode()
     except InvalidToken:
-        raise SecretUnreadable(UNREADABLE) from None
+        raise SecretUnreadable(_(UNREADABLE)) from None
 
 
 # -- state ----------------------------------------------------------------------
@@ -220,9 +222,9 @@ def begin_enrolment(user: User, password: str) -> Enrolment:
     """
     row = _row(user)
     if row is not None and row.enrolled_at is not None:
-        raise SecondFactorError(ALREADY_ENROLLED)
+        raise SecondFactorError(_(ALREADY_ENROLLED))
     if not user.check_password(password):
-        raise SecondFactorError(WRONG_PASSWORD)
+        raise SecondFactorError(_(WRONG_PASSWORD))
     secret = pyotp.random_base32()
     if row is None:
         row = SecondFactor(user_id=user.id, secret=encrypt_secret(secret))
@@ -263,10 +265,10 @@ def confirm_enrolment(user: User, code: str) -> list[str]:
     """
     row = _row(user)
     if row is None or row.enrolled_at is not None:
-        raise SecondFactorError(ALREADY_ENROLLED if row is not None else NO_ENROLMENT)
+        raise SecondFactorError(_(ALREADY_ENROLLED if row is not None else NO_ENROLMENT))
     step = _matching_step(decrypt_secret(row.secret), code, after=None)
     if step is None:
-        raise SecondFactorError(WRONG_CODE)
+        raise SecondFactorError(_(WRONG_CODE))
     row.enrolled_at = utcnow()
     row.last_time_step = step
     codes = _replace_recovery_codes(user)
@@ -364,9 +366,9 @@ def verify_sign_in(user: User, code: str) -> bool:
 def require_code(user: User, code: str) -> None:
     """Raise ``SecondFactorError`` unless ``code`` is good (spending it)."""
     if not is_enrolled(user):
-        raise SecondFactorError(NOT_ENROLLED)
+        raise SecondFactorError(_(NOT_ENROLLED))
     if not check_code(user, code):
-        raise SecondFactorError(WRONG_CODE)
+        raise SecondFactorError(_(WRONG_CODE))
 
 
 # -- recovery codes -------------------------------------------------------------
@@ -439,9 +441,9 @@ def forget(user: User) -> None:
 def disable(user: User, password: str, code: str) -> None:
     """Turn the account's second factor off; it takes the password and a good code."""
     if not is_enrolled(user):
-        raise SecondFactorError(NOT_ENROLLED)
+        raise SecondFactorError(_(NOT_ENROLLED))
     if not user.check_password(password):
-        raise SecondFactorError(WRONG_PASSWORD)
+        raise SecondFactorError(_(WRONG_PASSWORD))
     require_code(user, code)
     forget(user)
     # As after a password change: this browser stays signed in, the others end.
@@ -464,7 +466,7 @@ def reset(user: User, *, actor: User | None) -> None:
     if problem:
         raise SecondFactorError(problem)
     if not is_enrolled(user):
-        raise SecondFactorError(NOT_ENROLLED)
+        raise SecondFactorError(_(NOT_ENROLLED))
     forget(user)
     ended = sessions.end_all(user)
     audit.record(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired
@@ -10,8 +13,8 @@ from wtforms.validators import Length
 from portal.users.forms import LimitedPasswordField
 from portal.users.mfa import CODE_MAX_LENGTH
 
-CODE_HINT = "The six digits your authenticator app shows now."
-CODE_OR_RECOVERY_HINT = (
+CODE_HINT = _l("The six digits your authenticator app shows now.")
+CODE_OR_RECOVERY_HINT = _l(
     "The six digits your authenticator app shows now, or one of your recovery codes."
 )
 
@@ -20,9 +23,9 @@ def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-def _code_field(hint: str) -> StringField:
+def _code_field(hint: Any) -> StringField:
     return StringField(
-        "Code",
+        _l("Code"),
         validators=[DataRequired(), Length(max=CODE_MAX_LENGTH)],
         filters=[_strip],
         description=hint,
@@ -33,7 +36,7 @@ def _code_field(hint: str) -> StringField:
 class StartForm(FlaskForm):
     """The password, needed to set up an authenticator app."""
 
-    password = LimitedPasswordField("Your password")
+    password = LimitedPasswordField(_l("Your password"))
 
 
 class EnrolForm(FlaskForm):
@@ -51,5 +54,5 @@ class CodeForm(FlaskForm):
 class DisableForm(FlaskForm):
     """The password and a code, both needed to turn the second factor off."""
 
-    password = LimitedPasswordField("Your password")
+    password = LimitedPasswordField(_l("Your password"))
     code = _code_field(CODE_OR_RECOVERY_HINT)

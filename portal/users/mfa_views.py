@@ -22,6 +22,8 @@ from flask import request
 from flask import session
 from flask import url_for
 from flask.blueprints import BlueprintSetupState
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_login import login_required
 from werkzeug.wrappers import Response as BaseResponse
@@ -30,6 +32,7 @@ from portal import security
 from portal.extensions import db
 from portal.extensions import limiter
 from portal.forms import ActionForm
+from portal.i18n import N_
 from portal.metrics import count_sign_in_failure
 from portal.urls import is_safe_next
 from portal.users import mfa
@@ -54,10 +57,10 @@ CODE_ADDRESS_SCOPE = "mfa-code-address"
 # Fewer recovery codes than this left: the person is told to make new ones.
 FEW_RECOVERY_CODES = 3
 
-SIGN_IN_AGAIN = "Your sign-in has expired: please sign in again."
-ENROLLED = "Two-step sign-in is on. Keep your recovery codes somewhere safe."
-DISABLED = "Two-step sign-in is off: your password alone signs you in now."
-WELCOME = "Welcome back, {name}."
+SIGN_IN_AGAIN = N_("Your sign-in has expired: please sign in again.")
+ENROLLED = N_("Two-step sign-in is on. Keep your recovery codes somewhere safe.")
+DISABLED = N_("Two-step sign-in is off: your password alone signs you in now.")
+WELCOME = N_("Welcome back, %(name)s.")
 
 
 @bp.record_once
@@ -138,7 +141,7 @@ def complete_sign_in(user: User, *, remember: bool, next_url: str) -> BaseRespon
     """
     if not mfa.is_enrolled(user):
         start_session(user, remember=remember)
-        flash(WELCOME.format(name=user.name), "success")
+        flash(_(WELCOME, name=user.name), "success")
         return redirect(next_url)
     _park(user, remember=remember, next_url=next_url)
     return redirect(url_for("mfa.sign_in_code"))
@@ -159,7 +162,7 @@ def sign_in_code() -> str | BaseResponse:
     """Ask a signing-in account for a code of its second factor, then sign it in."""
     found = _pending()
     if found is None:
-        flash(SIGN_IN_AGAIN, "info")
+        flash(_(SIGN_IN_AGAIN), "info")
         return redirect(url_for("users.login"))
     user, parked = found
     form = CodeForm()
@@ -171,7 +174,7 @@ def sign_in_code() -> str | BaseResponse:
         else:
             if accepted:
                 start_session(user, remember=bool(parked.get("remember")), second_factor=True)
-                flash(WELCOME.format(name=user.name), "success")
+                flash(_(WELCOME, name=user.name), "success")
                 _warn_if_few_codes(user)
                 return redirect(str(parked["next"]))
             _refuse_code()
@@ -184,8 +187,13 @@ def _warn_if_few_codes(user: User) -> None:
     left = mfa.recovery_codes_left(user)
     if left < FEW_RECOVERY_CODES:
         flash(
-            f"You have {left} recovery code(s) left: make new ones from your two-step "
-            "sign-in page.",
+            ngettext(
+                "You have %(num)d recovery code left: make new ones from your two-step "
+                "sign-in page.",
+                "You have %(num)d recovery codes left: make new ones from your two-step "
+                "sign-in page.",
+                left,
+            ),
             "info",
         )
 
@@ -269,7 +277,7 @@ def enrol() -> str | BaseResponse:
     user = _me()
     enrolment = mfa.pending_enrolment(user)
     if enrolment is None:
-        flash(mfa.NO_ENROLMENT, "error")
+        flash(_(mfa.NO_ENROLMENT), "error")
         return redirect(url_for("mfa.settings"))
     form = EnrolForm()
     if not form.validate_on_submit():
@@ -282,7 +290,7 @@ def enrol() -> str | BaseResponse:
         return _enrol_page(enrolment, form)
     # A new session that has passed the second factor: the old one had not.
     start_session(user, remember=_remembered(), second_factor=True)
-    flash(ENROLLED, "success")
+    flash(_(ENROLLED), "success")
     return render_template("users/mfa_recovery_codes.html", codes=codes)
 
 
@@ -311,10 +319,10 @@ def new_recovery_codes() -> str | BaseResponse:
             _refuse_code()
             flash(str(error), "error")
         else:
-            flash("New recovery codes: the old ones no longer work.", "success")
+            flash(_("New recovery codes: the old ones no longer work."), "success")
             return render_template("users/mfa_recovery_codes.html", codes=codes)
     else:
-        flash("Type a code to make new recovery codes.", "error")
+        flash(_("Type a code to make new recovery codes."), "error")
     return redirect(url_for("mfa.settings"))
 
 
@@ -333,8 +341,8 @@ def disable() -> BaseResponse:
             _refuse_code()
             flash(str(error), "error")
         else:
-            flash(DISABLED, "success")
+            flash(_(DISABLED), "success")
             return redirect(url_for("users.profile"))
     else:
-        flash("Type your password and a code to turn two-step sign-in off.", "error")
+        flash(_("Type your password and a code to turn two-step sign-in off."), "error")
     return redirect(url_for("mfa.settings"))

@@ -27,6 +27,7 @@ from werkzeug.security import generate_password_hash
 from portal.database import UTCDateTime
 from portal.database import utcnow
 from portal.extensions import db
+from portal.search import trigram_indexes
 from portal.users import constants as USER
 
 
@@ -69,6 +70,10 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     notify_comments: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Email the account when it signs in from a device it never signed in from before.
     notify_new_device: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The language and time zone pages and emails use; None follows the browser
+    # (the language) or the site's default (both).
+    locale: Mapped[str | None] = mapped_column(String(USER.LOCALE_MAX_LENGTH))
+    timezone: Mapped[str | None] = mapped_column(String(USER.TIMEZONE_MAX_LENGTH))
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email!r} {USER.ROLE.get(self.role)}>"
@@ -134,6 +139,8 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
 # One account per address whatever its case: Bob@x.org is bob@x.org. Lookups
 # compare lower(email), so this index also serves them.
 Index("uq_users_user_email_lower", func.lower(User.email), unique=True)
+# Staff find accounts by any part of these (portal.search, revision 0009).
+trigram_indexes(User.__table__, "email", "name", "handle")
 
 
 class ProviderIdentity(db.Model):  # type: ignore[name-defined]

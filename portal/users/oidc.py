@@ -39,6 +39,7 @@ from authlib.integrations.flask_client import FlaskOAuth2App
 from flask import current_app
 from flask import request
 from flask import session
+from flask_babel import gettext as _
 from joserfc.errors import JoseError
 from sqlalchemy import delete
 from sqlalchemy import select
@@ -49,6 +50,7 @@ from portal.audit import constants as AUDIT
 from portal.audit import services as audit
 from portal.database import utcnow
 from portal.extensions import db
+from portal.i18n import N_
 from portal.users import constants as USER
 from portal.users import services
 from portal.users.models import ProviderIdentity
@@ -72,52 +74,56 @@ PURPOSE_LINK = "link"
 UNUSABLE_SALT_MARK = "!"
 PROVIDER_ERROR_MAX_LENGTH = 40
 
-STATE_MESSAGE = (
+STATE_MESSAGE = N_(
     "The sign-in with {label} could not be completed: it expired or was not started "
     "in this browser. Nothing was changed; please try again."
 )
-DENIED_MESSAGE = "{label} did not sign you in (it was cancelled or refused). Nothing was changed."
-PROVIDER_ERROR_MESSAGE = "{label} could not sign you in ({error}). Nothing was changed."
-TOKEN_MESSAGE = (
+DENIED_MESSAGE = N_(
+    "{label} did not sign you in (it was cancelled or refused). Nothing was changed."
+)
+PROVIDER_ERROR_MESSAGE = N_("{label} could not sign you in ({error}). Nothing was changed.")
+TOKEN_MESSAGE = N_(
     "{label} did not confirm who you are, so you are not signed in. Nothing was changed; "
     "please try again."
 )
-UNREACHABLE_MESSAGE = "{label} cannot be reached right now. Nothing was changed; try again later."
-UNVERIFIED_MESSAGE = (
+UNREACHABLE_MESSAGE = N_(
+    "{label} cannot be reached right now. Nothing was changed; try again later."
+)
+UNVERIFIED_MESSAGE = N_(
     "{label} has not verified the email address of that account, so it cannot sign you in "
     "here. Verify the address at {label}, or sign in with your password and link {label} "
     "from your account page."
 )
-NO_EMAIL_MESSAGE = (
+NO_EMAIL_MESSAGE = N_(
     "{label} did not share an email address, so it cannot sign you in here. Sign in with your "
     "password and link {label} from your account page."
 )
-UNCONFIRMED_MESSAGE = (
+UNCONFIRMED_MESSAGE = N_(
     "An account with this email address exists but has not confirmed it yet. Sign in with "
     "its password and confirm the address; then {label} can be linked from your account page."
 )
-NO_REGISTRATION_MESSAGE = (
+NO_REGISTRATION_MESSAGE = N_(
     "No account here uses the email address {label} gave. Create an account first, then "
     "link {label} from your account page."
 )
-TAKEN_BY_OTHER_MESSAGE = "That {label} account is already linked to another account here."
-ALREADY_LINKED_MESSAGE = "Your account is already linked to {label}. Unlink it first."
-UNCONFIRMED_LINK_MESSAGE = (
+TAKEN_BY_OTHER_MESSAGE = N_("That {label} account is already linked to another account here.")
+ALREADY_LINKED_MESSAGE = N_("Your account is already linked to {label}. Unlink it first.")
+UNCONFIRMED_LINK_MESSAGE = N_(
     "Confirm your email address first (follow the link we sent to it); then {label} can be "
     "linked to your account."
 )
-WRONG_PASSWORD_MESSAGE = "The password is not correct."
-NO_PASSWORD_MESSAGE = (
+WRONG_PASSWORD_MESSAGE = N_("The password is not correct.")
+NO_PASSWORD_MESSAGE = N_(
     "Your account has no password yet. Set one with “Forgot your password?” on the sign-in "
     "page, then link {label}."
 )
-LAST_WAY_MESSAGE = (
+LAST_WAY_MESSAGE = N_(
     "{label} is the only way to sign in to your account: set a password (“Forgot your "
     "password?” on the sign-in page) or link another provider before unlinking it."
 )
-NOT_LINKED_MESSAGE = "Your account is not linked to {label}."
-UNKNOWN_PROVIDER_MESSAGE = "There is no such sign-in provider."
-GRANT_MESSAGE = "Please confirm your password to link {label}."
+NOT_LINKED_MESSAGE = N_("Your account is not linked to {label}.")
+UNKNOWN_PROVIDER_MESSAGE = N_("There is no such sign-in provider.")
+GRANT_MESSAGE = N_("Please confirm your password to link {label}.")
 
 
 class ProviderError(services.AccountError):
@@ -194,7 +200,7 @@ def get_provider(name: str) -> Provider:
     for provider in configured():
         if provider.name == name:
             return provider
-    raise ProviderError(UNKNOWN_PROVIDER_MESSAGE)
+    raise ProviderError(_(UNKNOWN_PROVIDER_MESSAGE))
 
 
 def _client(provider: Provider) -> FlaskOAuth2App:
@@ -227,7 +233,7 @@ def _metadata(provider: Provider) -> dict[str, Any]:
     try:
         metadata: dict[str, Any] = client.load_server_metadata()
     except (requests.RequestException, ValueError):
-        raise ProviderError(UNREACHABLE_MESSAGE.format(label=provider.label)) from None
+        raise ProviderError(_(UNREACHABLE_MESSAGE).format(label=provider.label)) from None
     issuer = metadata.get("issuer")
     if not issuer or (provider.issuer is not None and issuer != provider.issuer):
         # A discovery document for another issuer: never trust its tokens.
@@ -237,7 +243,7 @@ def _metadata(provider: Provider) -> dict[str, Any]:
             issuer,
             provider.issuer,
         )
-        raise ProviderError(UNREACHABLE_MESSAGE.format(label=provider.label))
+        raise ProviderError(_(UNREACHABLE_MESSAGE).format(label=provider.label))
     return metadata
 
 
@@ -262,7 +268,7 @@ def start(
     try:
         authorization = client.create_authorization_url(redirect_uri)
     except (requests.RequestException, AuthlibBaseError, ValueError, RuntimeError):
-        raise ProviderError(UNREACHABLE_MESSAGE.format(label=provider.label)) from None
+        raise ProviderError(_(UNREACHABLE_MESSAGE).format(label=provider.label)) from None
     client.save_authorize_data(redirect_uri=redirect_uri, **authorization)
     session[FLOW_KEY] = {
         "provider": provider.name,
@@ -283,7 +289,7 @@ def take_flow(provider: Provider) -> Flow:
     """
     data = session.pop(FLOW_KEY, None)
     state = request.args.get("state") or ""
-    message = STATE_MESSAGE.format(label=provider.label)
+    message = _(STATE_MESSAGE).format(label=provider.label)
     if not isinstance(data, dict) or data.get("provider") != provider.name:
         raise ProviderError(message)
     try:
@@ -311,10 +317,10 @@ def _provider_error(provider: Provider, flow: Flow) -> None:
         return
     abandon(provider, flow)
     if error == "access_denied":
-        raise ProviderError(DENIED_MESSAGE.format(label=provider.label))
+        raise ProviderError(_(DENIED_MESSAGE).format(label=provider.label))
     code = "".join(char for char in error if char.isascii() and (char.isalnum() or char == "_"))
     raise ProviderError(
-        PROVIDER_ERROR_MESSAGE.format(
+        _(PROVIDER_ERROR_MESSAGE).format(
             label=provider.label, error=code[:PROVIDER_ERROR_MAX_LENGTH] or "error"
         )
     )
@@ -339,17 +345,17 @@ def finish(provider: Provider, flow: Flow) -> Assertion:
     if returned_issuer is not None and returned_issuer != issuer:
         # RFC 9207: a response from another issuer (a mix-up) is refused.
         abandon(provider, flow)
-        raise ProviderError(TOKEN_MESSAGE.format(label=provider.label))
+        raise ProviderError(_(TOKEN_MESSAGE).format(label=provider.label))
     client = _client(provider)
     try:
         token = client.authorize_access_token()
     except requests.RequestException:
-        raise ProviderError(UNREACHABLE_MESSAGE.format(label=provider.label)) from None
+        raise ProviderError(_(UNREACHABLE_MESSAGE).format(label=provider.label)) from None
     except (AuthlibBaseError, JoseError, ValueError, KeyError):
-        raise ProviderError(TOKEN_MESSAGE.format(label=provider.label)) from None
+        raise ProviderError(_(TOKEN_MESSAGE).format(label=provider.label)) from None
     claims = token.get("userinfo")
     if not claims or not claims.get("sub") or claims.get("iss") != issuer:
-        raise ProviderError(TOKEN_MESSAGE.format(label=provider.label))
+        raise ProviderError(_(TOKEN_MESSAGE).format(label=provider.label))
     claims = dict(claims)
     if "email" not in claims and metadata.get("userinfo_endpoint"):
         claims.update(_userinfo(provider, client, token, str(claims["sub"])))
@@ -363,12 +369,12 @@ def _userinfo(
     try:
         info = dict(client.userinfo(token=token))
     except requests.RequestException:
-        raise ProviderError(UNREACHABLE_MESSAGE.format(label=provider.label)) from None
+        raise ProviderError(_(UNREACHABLE_MESSAGE).format(label=provider.label)) from None
     except (AuthlibBaseError, ValueError):
-        raise ProviderError(TOKEN_MESSAGE.format(label=provider.label)) from None
+        raise ProviderError(_(TOKEN_MESSAGE).format(label=provider.label)) from None
     if info.get("sub") != subject:
         # OIDC Core 5.3.2: userinfo for another subject must not be used.
-        raise ProviderError(TOKEN_MESSAGE.format(label=provider.label))
+        raise ProviderError(_(TOKEN_MESSAGE).format(label=provider.label))
     return {key: info[key] for key in ("email", "email_verified", "name") if key in info}
 
 
@@ -412,7 +418,7 @@ def _refuse_unconfirmed(user: User, label: str) -> None:
     would outlive the owner taking the account back with a reset link.
     """
     if user.status != USER.ACTIVE:
-        raise ProviderError(UNCONFIRMED_LINK_MESSAGE.format(label=label))
+        raise ProviderError(_(UNCONFIRMED_LINK_MESSAGE).format(label=label))
 
 
 def confirm_password(user: User, provider: Provider, password: str) -> None:
@@ -424,11 +430,11 @@ def confirm_password(user: User, provider: Provider, password: str) -> None:
     """
     _refuse_unconfirmed(user, provider.label)
     if not has_usable_password(user):
-        raise ProviderError(NO_PASSWORD_MESSAGE.format(label=provider.label))
+        raise ProviderError(_(NO_PASSWORD_MESSAGE).format(label=provider.label))
     if not user.check_password(password):
-        raise ProviderError(WRONG_PASSWORD_MESSAGE)
+        raise ProviderError(_(WRONG_PASSWORD_MESSAGE))
     if identity_at(user, provider.name) is not None:
-        raise ProviderError(ALREADY_LINKED_MESSAGE.format(label=provider.label))
+        raise ProviderError(_(ALREADY_LINKED_MESSAGE).format(label=provider.label))
     session[GRANT_KEY] = {"provider": provider.name, "user_id": user.id, "at": time.time()}
 
 
@@ -448,7 +454,7 @@ def take_grant(user: User, provider: Provider) -> None:
     granted = has_grant(user, provider)
     session.pop(GRANT_KEY, None)
     if not granted:
-        raise ProviderError(GRANT_MESSAGE.format(label=provider.label))
+        raise ProviderError(_(GRANT_MESSAGE).format(label=provider.label))
 
 
 # -- identities ---------------------------------------------------------------------
@@ -516,7 +522,8 @@ def _commit_link() -> None:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise ProviderError("That identity was just linked elsewhere. Please try again.") from None
+        message = _("That identity was just linked elsewhere. Please try again.")
+        raise ProviderError(message) from None
 
 
 def link(user: User, assertion: Assertion) -> ProviderIdentity:
@@ -531,10 +538,10 @@ def link(user: User, assertion: Assertion) -> ProviderIdentity:
     existing = find_identity(assertion.issuer, assertion.subject)
     if existing is not None:
         if existing.user_id == user.id:
-            raise ProviderError(ALREADY_LINKED_MESSAGE.format(label=label))
-        raise ProviderError(TAKEN_BY_OTHER_MESSAGE.format(label=label))
+            raise ProviderError(_(ALREADY_LINKED_MESSAGE).format(label=label))
+        raise ProviderError(_(TAKEN_BY_OTHER_MESSAGE).format(label=label))
     if identity_at(user, assertion.provider.name) is not None:
-        raise ProviderError(ALREADY_LINKED_MESSAGE.format(label=label))
+        raise ProviderError(_(ALREADY_LINKED_MESSAGE).format(label=label))
     identity = _add_identity(user, assertion, how="from the account page, password confirmed")
     _commit_link()
     return identity
@@ -544,9 +551,9 @@ def unlink(user: User, provider: Provider) -> None:
     """Remove ``user``'s identity at ``provider``, unless it is their last way to sign in."""
     identity = identity_at(user, provider.name)
     if identity is None:
-        raise ProviderError(NOT_LINKED_MESSAGE.format(label=provider.label))
+        raise ProviderError(_(NOT_LINKED_MESSAGE).format(label=provider.label))
     if not has_usable_password(user) and len(identities_of(user)) <= 1:
-        raise ProviderError(LAST_WAY_MESSAGE.format(label=provider.label))
+        raise ProviderError(_(LAST_WAY_MESSAGE).format(label=provider.label))
     audit.record(
         AUDIT.ACTION_PROVIDER_UNLINKED,
         AUDIT.OBJECT_USER,
@@ -572,7 +579,7 @@ def forget_identities(user: User) -> None:
 
 def _refuse_disabled(user: User) -> None:
     if user.status == USER.INACTIVE:
-        raise ProviderError(services.DISABLED_MESSAGE)
+        raise ProviderError(_(services.DISABLED_MESSAGE))
 
 
 def sign_in(assertion: Assertion) -> SignIn:
@@ -594,22 +601,22 @@ def sign_in(assertion: Assertion) -> SignIn:
         db.session.commit()
         return SignIn(user=user, created=False, linked=False)
     if assertion.email is None:
-        raise ProviderError(NO_EMAIL_MESSAGE.format(label=label))
+        raise ProviderError(_(NO_EMAIL_MESSAGE).format(label=label))
     if not assertion.email_verified:
-        raise ProviderError(UNVERIFIED_MESSAGE.format(label=label))
+        raise ProviderError(_(UNVERIFIED_MESSAGE).format(label=label))
     owner = services.get_by_email(assertion.email)
     if owner is not None:
         _refuse_disabled(owner)
         if owner.status != USER.ACTIVE:
-            raise ProviderError(UNCONFIRMED_MESSAGE.format(label=label))
+            raise ProviderError(_(UNCONFIRMED_MESSAGE).format(label=label))
         if identity_at(owner, assertion.provider.name) is not None:
             # The account holds another identity at this provider: never a second one.
-            raise ProviderError(ALREADY_LINKED_MESSAGE.format(label=label))
+            raise ProviderError(_(ALREADY_LINKED_MESSAGE).format(label=label))
         _add_identity(owner, assertion, how="at sign-in, by the verified email address")
         _commit_link()
         return SignIn(user=owner, created=False, linked=True)
     if not current_app.config.get("OIDC_REGISTRATION", True):
-        raise ProviderError(NO_REGISTRATION_MESSAGE.format(label=label))
+        raise ProviderError(_(NO_REGISTRATION_MESSAGE).format(label=label))
     user = _register(assertion)
     return SignIn(user=user, created=True, linked=True)
 
@@ -643,7 +650,7 @@ def _register(assertion: Assertion) -> User:
     except IntegrityError:
         db.session.rollback()
         raise ProviderError(
-            "An account with this email address was just created. Please sign in again."
+            _("An account with this email address was just created. Please sign in again.")
         ) from None
     _add_identity(user, assertion, how=f"signed up with {assertion.provider.label}")
     _commit_link()

@@ -17,6 +17,7 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_login import login_required
 from werkzeug.wrappers import Response as BaseResponse
@@ -111,9 +112,12 @@ def _finish_sign_in(provider: oidc.Provider, flow: oidc.Flow) -> BaseResponse:
         outcome.user, remember=False, next_url=flow.next_url or url_for("users.profile")
     )
     if outcome.created:
-        flash(f"Your account is ready: you signed up with {provider.label}.", "success")
+        flash(
+            _("Your account is ready: you signed up with %(provider)s.", provider=provider.label),
+            "success",
+        )
     elif outcome.linked:
-        flash(f"{provider.label} is now linked to your account.", "success")
+        flash(_("%(provider)s is now linked to your account.", provider=provider.label), "success")
     return response
 
 
@@ -125,12 +129,17 @@ def _finish_link(provider: oidc.Provider, flow: oidc.Flow) -> BaseResponse:
     """
     if not current_user.is_authenticated:
         oidc.abandon(provider, flow)
-        _refused(f"Sign in again to link {provider.label}. Nothing was changed.")
+        _refused(
+            _("Sign in again to link %(provider)s. Nothing was changed.", provider=provider.label)
+        )
         return redirect(url_for("users.login"))
     if current_user.id != flow.user_id:
         oidc.abandon(provider, flow)
         _refused(
-            f"That link with {provider.label} was started by another account. Nothing was changed."
+            _(
+                "That link with %(provider)s was started by another account. Nothing was changed.",
+                provider=provider.label,
+            )
         )
         return redirect(url_for("oidc.providers"))
     try:
@@ -138,7 +147,7 @@ def _finish_link(provider: oidc.Provider, flow: oidc.Flow) -> BaseResponse:
     except oidc.ProviderError as error:
         _refused(str(error))
     else:
-        flash(f"{provider.label} is now linked to your account.", "success")
+        flash(_("%(provider)s is now linked to your account.", provider=provider.label), "success")
     return redirect(url_for("oidc.providers"))
 
 
@@ -210,5 +219,8 @@ def unlink(name: str) -> BaseResponse:
         except oidc.ProviderError as error:
             flash(str(error), "error")
         else:
-            flash(f"{provider.label} is no longer linked to your account.", "success")
+            flash(
+                _("%(provider)s is no longer linked to your account.", provider=provider.label),
+                "success",
+            )
     return redirect(url_for("oidc.providers"))

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 from zxcvbn import zxcvbn
 
+from portal import i18n
 from portal import security
 from portal.audit import constants as AUDIT
 from portal.audit import services as audit
@@ -22,6 +26,9 @@ from portal.emails.addresses import InvalidHeader
 from portal.emails.addresses import normalize_address
 from portal.emails.queue import enqueue
 from portal.extensions import db
+from portal.i18n import N_
+from portal.search import matches_every_word
+from portal.search import search_words
 from portal.slugs import slugify
 from portal.slugs import unique_slug
 from portal.urls import external_url
@@ -47,10 +54,10 @@ class AddressTaken(AccountError):
 
 ZXCVBN_MAX_LENGTH = 72
 
-DISABLED_MESSAGE = (
+DISABLED_MESSAGE = N_(
     "This account is disabled. Contact the site's staff if you think this is a mistake."
 )
-TAKEN_MESSAGE = "An account with this email address already exists."
+TAKEN_MESSAGE = N_("An account with this email address already exists.")
 
 
 # -- lookups and checks --------------------------------------------------------
@@ -86,9 +93,9 @@ def password_problem(password: str, user_inputs: tuple[str, ...] = ()) -> str | 
     config = current_app.config
     low, high = config["PASSWORD_MIN_LENGTH"], config["PASSWORD_MAX_LENGTH"]
     if len(password) < low:
-        return f"Use at least {low} characters."
+        return _("Use at least %(count)d characters.", count=low)
     if len(password) > high:
-        return f"Use at most {high} characters."
+        return _("Use at most %(count)d characters.", count=high)
     inputs = [value for value in user_inputs if value]
     inputs += [part for value in inputs for part in value.replace("@", " ").split()]
     # zxcvbn refuses input past 72 characters; the estimate of a prefix is a
@@ -97,10 +104,10 @@ def password_problem(password: str, user_inputs: tuple[str, ...] = ()) -> str | 
     if result["score"] >= config["PASSWORD_MIN_SCORE"]:
         return None
     feedback = result.get("feedback") or {}
-    hints = [feedback.get("warning") or "This password is easy to guess."]
-    hints += feedback.get("suggestions") or []
+    hints = [_(feedback.get("warning") or N_("This password is easy to guess."))]
+    hints += [_(hint) for hint in feedback.get("suggestions") or []]
     if not feedback.get("suggestions"):
-        hints.append("Add another word or two; uncommon words are better.")
+        hints.append(_("Add another word or two; uncommon words are better."))
     return " ".join(hint.rstrip(".") + "." for hint in hints if hint)
 
 
@@ -123,11 +130,13 @@ def clean_name(name: str) -> str:
     """Return ``name`` trimmed; raise ``AccountError`` if empty or too long."""
     name = name.strip()
     if not name:
-        raise AccountError("A name is required.")
+        raise AccountError(_("A name is required."))
     if len(name) > USER.NAME_MAX_LENGTH:
-        raise AccountError(f"A name has at most {USER.NAME_MAX_LENGTH} characters.")
+        raise AccountError(
+            _("A name has at most %(count)d characters.", count=USER.NAME_MAX_LENGTH)
+        )
     if any(ord(char) < 32 or ord(char) == 127 for char in name):
-        raise AccountError("A name cannot contain control characters.")
+        raise AccountError(_("A name cannot contain control characters."))
     return name
 
 
@@ -159,7 +168,7 @@ def create_account(
     name = clean_name(name)
     address = clean_email(email)
     if email_taken(address):
-        raise AddressTaken(TAKEN_MESSAGE)
+        raise AddressTaken(_(TAKEN_MESSAGE))
     _check_password(password, (name, address))
     return _add_account(name, address, password, role=role, status=status)
 
@@ -183,7 +192,7 @@ def _add_account(name: str, address: str, password: str, *, role: int, status: i
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise AddressTaken(TAKEN_MESSAGE) from None
+        raise AddressTaken(_(TAKEN_MESSAGE)) from None
     return user
 
 
@@ -212,10 +221,14 @@ def register(name: str, email: str, password: str) -> str:
     if owner is not None and owner.status != USER.INACTIVE:
         enqueue(
             owner.email,
-            f"Someone tried to register at {current_app.config['PORTAL_NAME']} with your address",
+            _l(
+                "Someone tried to register at %(site)s with your address",
+                site=current_app.config["PORTAL_NAME"],
+            ),
             "registration_attempt",
             {"user": owner, "link": external_url("users.forgot_password")},
             priority=EMAIL.HIGH,
+            reader=owner,
         )
     db.session.commit()
     return address
@@ -226,19 +239,20 @@ def queue_confirmation(user: User) -> None:
     token = tokens.make(tokens.CONFIRM, {"uid": user.id, "email": tokens.fingerprint(user.email)})
     enqueue(
         user.email,
-        f"Confirm your email address for {current_app.config['PORTAL_NAME']}",
+        _l("Confirm your email address for %(site)s", site=current_app.config["PORTAL_NAME"]),
         "confirm",
         {"user": user, "link": external_url("users.confirm", token=token)},
         priority=EMAIL.HIGH,
         sensitive=True,
         created_by_id=user.id,
+        reader=user,
     )
 
 
 def resend_confirmation(user: User) -> None:
     """Queue a fresh confirmation link for a NEW account."""
     if user.status != USER.NEW:
-        raise AccountError("This email address is already confirmed.")
+        raise AccountError(_("This email address is already confirmed."))
     queue_confirmation(user)
     db.session.commit()
 
@@ -247,7 +261,7 @@ def _account_for(purpose: str, token: str) -> tuple[User, dict[str, Any]]:
     payload = tokens.read(purpose, token)
     user = db.session.get(User, payload.get("uid")) if isinstance(payload.get("uid"), int) else None
     if user is None:
-        raise tokens.TokenError("This link is not valid.")
+        raise tokens.TokenError(_("This link is not valid."))
     return user, payload
 
 
@@ -255,7 +269,7 @@ def check_confirmation(token: str) -> User:
     """Return the account a confirmation link is for, if the link still works."""
     user, payload = _account_for(tokens.CONFIRM, token)
     if user.status != USER.NEW or payload.get("email") != tokens.fingerprint(user.email):
-        raise tokens.TokenError("This link has already been used.")
+        raise tokens.TokenError(_("This link has already been used."))
     return user
 
 
@@ -284,7 +298,7 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     if user.status == USER.INACTIVE:
         _refuse_sign_in(user, events.ACCOUNT_DISABLED)
-        raise AccountDisabled(DISABLED_MESSAGE)
+        raise AccountDisabled(_(DISABLED_MESSAGE))
     return user
 
 
@@ -333,11 +347,12 @@ def request_password_reset(email: str) -> None:
     token = tokens.make(tokens.RESET, {"uid": user.id, "pw": _reset_fingerprint(user)})
     enqueue(
         user.email,
-        f"Reset your {current_app.config['PORTAL_NAME']} password",
+        _l("Reset your %(site)s password", site=current_app.config["PORTAL_NAME"]),
         "reset_password",
         {"user": user, "link": external_url("users.reset_password", token=token)},
         priority=EMAIL.HIGH,
         sensitive=True,
+        reader=user,
     )
     events.reset_requested(user, sent=True)
     db.session.commit()
@@ -352,9 +367,9 @@ def check_reset(token: str) -> User:
             raise
         user, payload = _account_for(tokens.INVITE, token)
     if payload.get("pw") != _reset_fingerprint(user):
-        raise tokens.TokenError("This link has already been used.")
+        raise tokens.TokenError(_("This link has already been used."))
     if user.status == USER.INACTIVE:
-        raise AccountDisabled(DISABLED_MESSAGE)
+        raise AccountDisabled(_(DISABLED_MESSAGE))
     return user
 
 
@@ -397,7 +412,7 @@ def set_password(
 def change_password(user: User, current: str, new: str, *, keep: int | None = None) -> None:
     """Replace the password after checking the current one; sessions but ``keep`` end."""
     if not user.check_password(current):
-        raise AccountError("The current password is not correct.")
+        raise AccountError(_("The current password is not correct."))
     set_password(user, new, keep=keep)
     events.password_changed(user)
     db.session.commit()
@@ -412,16 +427,37 @@ def update_profile(
     *,
     notify_comments: bool | None = None,
     notify_new_device: bool | None = None,
+    locale: str | None = None,
+    timezone: str | None = None,
 ) -> None:
-    """Change the account's display name and, if given, its notification settings.
+    """Change the account's display name and, if given, its other settings.
 
     The profile handle stays as it was, so links to the profile keep working.
+    An empty ``locale`` or ``timezone`` clears the setting: the account then
+    follows its browser's language and the site's time zone. A language or
+    zone that does not exist raises ``AccountError`` and nothing changes.
     """
+    if locale and not i18n.is_language(locale):
+        raise AccountError(_("Choose one of the languages in the list."))
+    if timezone and not i18n.is_timezone(timezone):
+        raise AccountError(_("Choose a time zone from the list, such as Europe/Berlin."))
     user.name = clean_name(name)
     if notify_comments is not None:
         user.notify_comments = notify_comments
     if notify_new_device is not None:
         user.notify_new_device = notify_new_device
+    if locale is not None:
+        user.locale = locale or None
+    if timezone is not None:
+        user.timezone = timezone or None
+    db.session.commit()
+
+
+def set_language(user: User, locale: str) -> None:
+    """Make ``locale`` the language of the account's pages and emails."""
+    if not i18n.is_language(locale):
+        raise AccountError(_("Choose one of the languages in the list."))
+    user.locale = locale
     db.session.commit()
 
 
@@ -435,7 +471,7 @@ def request_email_change(user: User, new_email: str) -> str:
     """
     address = clean_email(new_email)
     if address.lower() == user.email.lower():
-        raise AccountError("This is already your email address.")
+        raise AccountError(_("This is already your email address."))
     site = current_app.config["PORTAL_NAME"]
     owner = get_by_email(address)
     if owner is None:
@@ -444,7 +480,7 @@ def request_email_change(user: User, new_email: str) -> str:
         )
         enqueue(
             address,
-            f"Confirm your new email address for {site}",
+            _l("Confirm your new email address for %(site)s", site=site),
             "change_email",
             {
                 "user": user,
@@ -454,23 +490,26 @@ def request_email_change(user: User, new_email: str) -> str:
             priority=EMAIL.HIGH,
             sensitive=True,
             created_by_id=user.id,
+            reader=user,
         )
     elif owner.status != USER.INACTIVE:
         enqueue(
             owner.email,
-            f"Someone tried to move another {site} account to your address",
+            _l("Someone tried to move another %(site)s account to your address", site=site),
             "email_change_attempt",
             {"user": owner, "link": external_url("users.login")},
             priority=EMAIL.HIGH,
             created_by_id=user.id,
+            reader=owner,
         )
     enqueue(
         user.email,
-        f"Your {site} email address is being changed",
+        _l("Your %(site)s email address is being changed", site=site),
         "change_email_notice",
         {"user": user, "new_email": address},
         priority=EMAIL.HIGH,
         created_by_id=user.id,
+        reader=user,
     )
     events.email_change_requested(user, address)
     db.session.commit()
@@ -481,7 +520,7 @@ def check_email_change(token: str) -> tuple[User, str]:
     """Return the account and new address an email-change link is for."""
     user, payload = _account_for(tokens.EMAIL_CHANGE, token)
     if payload.get("old") != user.email or not isinstance(payload.get("new"), str):
-        raise tokens.TokenError("This link has already been used.")
+        raise tokens.TokenError(_("This link has already been used."))
     return user, payload["new"]
 
 
@@ -489,7 +528,7 @@ def confirm_email_change(token: str) -> User:
     """Switch the account to its new address; the link then dies."""
     user, address = check_email_change(token)
     if email_taken(address, exclude=user):
-        raise AddressTaken(TAKEN_MESSAGE)
+        raise AddressTaken(_(TAKEN_MESSAGE))
     old_address, user.email = user.email, address
     events.email_changed(user, old_address)
     if user.status == USER.NEW:
@@ -499,7 +538,7 @@ def confirm_email_change(token: str) -> User:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise AddressTaken(TAKEN_MESSAGE) from None
+        raise AddressTaken(_(TAKEN_MESSAGE)) from None
     return user
 
 
@@ -603,10 +642,12 @@ def _apply_status(user: User, status: int, *, reason: str | None, notify: bool) 
     if notify and status in (USER.ACTIVE, USER.INACTIVE):
         enqueue(
             user.email,
-            f"Your {current_app.config['PORTAL_NAME']} account is "
-            + ("active" if status == USER.ACTIVE else "disabled"),
+            _l("Your %(site)s account is active", site=current_app.config["PORTAL_NAME"])
+            if status == USER.ACTIVE
+            else _l("Your %(site)s account is disabled", site=current_app.config["PORTAL_NAME"]),
             "account_status",
             {"user": user, "active": status == USER.ACTIVE, "reason": reason},
+            reader=user,
         )
     user.status = status
     if status == USER.ACTIVE and user.confirmed_at is None:
@@ -646,7 +687,7 @@ def invite_account(name: str, email: str, role: int, *, actor: User | None = Non
     token = tokens.make(tokens.INVITE, {"uid": user.id, "pw": _reset_fingerprint(user)})
     enqueue(
         user.email,
-        f"You are invited to {current_app.config['PORTAL_NAME']}",
+        _l("You are invited to %(site)s", site=current_app.config["PORTAL_NAME"]),
         "invite",
         {
             "user": user,
@@ -655,6 +696,7 @@ def invite_account(name: str, email: str, role: int, *, actor: User | None = Non
         },
         priority=EMAIL.HIGH,
         sensitive=True,
+        reader=user,
     )
     audit.record(
         AUDIT.ACTION_CREATE,
@@ -702,3 +744,40 @@ def check_delete(user: User, *, actor: User | None) -> None:
     ``portal.operations.delete_account`` deletes it, with or without its content.
     """
     _require(actor, security.DELETE, user)
+
+
+# A picker lists at most this many accounts; typing more narrows them.
+FIND_LIMIT = 20
+
+
+def find_accounts(phrase: str, *, limit: int = FIND_LIMIT) -> list[User]:
+    """Return up to ``limit`` accounts with every word of ``phrase`` in the name, handle or email.
+
+    Oldest first, so the same words list the same accounts; no words, no accounts.
+    """
+    if not search_words(phrase):
+        return []
+    query = (
+        select(User)
+        .where(matches_every_word([User.name, User.handle, User.email], phrase))
+        .order_by(User.id)
+        .limit(min(limit, FIND_LIMIT))
+    )
+    return list(db.session.execute(query).scalars())
+
+
+# -- newcomers -------------------------------------------------------------------
+
+
+def is_newcomer(user: Any) -> bool:
+    """Tell whether ``user`` signed up less than ``NEW_ACCOUNT_DAYS`` days ago (staff never are).
+
+    Newcomers write under tighter limits and with few links: what a spammer's
+    fresh account would do first.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if security.can(user, security.MODERATE, security.POST):
+        return False
+    days = int(current_app.config.get("NEW_ACCOUNT_DAYS") or 0)
+    return days > 0 and user.created_at > utcnow() - timedelta(days=days)

@@ -12,6 +12,7 @@ import hmac
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature
 from itsdangerous import SignatureExpired
 from itsdangerous import URLSafeTimedSerializer
@@ -59,9 +60,9 @@ def read(purpose: str, token: str) -> dict[str, Any]:
     try:
         payload = _serializer(purpose).loads(token, max_age=max_age)
     except SignatureExpired:
-        raise TokenError("This link has expired.", expired=True) from None
+        raise TokenError(_("This link has expired."), expired=True) from None
     except BadSignature:
-        raise TokenError("This link is not valid.") from None
+        raise TokenError(_("This link is not valid.")) from None
     if not isinstance(payload, dict):
-        raise TokenError("This link is not valid.")
+        raise TokenError(_("This link is not valid."))
     return payload

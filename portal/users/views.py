@@ -13,6 +13,8 @@ from flask import request
 from flask import session
 from flask import url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_login import login_required
 from flask_login import login_user
@@ -24,6 +26,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from portal.extensions import limiter
 from portal.forms import ActionForm
+from portal.i18n import N_
 from portal.metrics import count_sign_in_failure
 from portal.urls import is_safe_next
 from portal.users import events
@@ -44,9 +47,9 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 # Every request with a session cookie loads its session first (see settle_session).
 bp.before_app_request(settle_session)
 
-LOGIN_FAILED = "The email address or password is not correct."
-REGISTERED = (
-    "Thank you. We sent a message to {address}: follow the link in it to confirm "
+LOGIN_FAILED = N_("The email address or password is not correct.")
+REGISTERED = N_(
+    "Thank you. We sent a message to %(address)s: follow the link in it to confirm "
     "your address, then sign in."
 )
 # Buckets shared by every page that mails an address a visitor typed.
@@ -202,7 +205,7 @@ def register() -> str | BaseResponse:
         except services.AccountError as error:
             flash(str(error), "error")
         else:
-            flash(REGISTERED.format(address=address), "success")
+            flash(_(REGISTERED, address=address), "success")
             return redirect(url_for("users.login"))
     return render_template("users/register.html", form=form)
 
@@ -217,7 +220,7 @@ def confirm(token: str) -> ResponseReturnValue:
         return render_template("users/token_invalid.html", message=str(error), kind="confirm"), 400
     if form.validate_on_submit():
         services.confirm_account(token)
-        flash("Thank you: your email address is confirmed.", "success")
+        flash(_("Thank you: your email address is confirmed."), "success")
         return redirect(
             url_for("users.profile" if current_user.is_authenticated else "users.login")
         )
@@ -240,7 +243,10 @@ def resend_confirmation() -> BaseResponse:
         except services.AccountError as error:
             flash(str(error), "info")
         else:
-            flash(f"We sent a new confirmation link to {current_user.email}.", "success")
+            flash(
+                _("We sent a new confirmation link to %(address)s.", address=current_user.email),
+                "success",
+            )
     return redirect(url_for("users.profile"))
 
 
@@ -269,7 +275,7 @@ def login() -> str | BaseResponse:
         else:
             if user is None:
                 count_sign_in_failure()
-                flash(LOGIN_FAILED, "error")
+                flash(_(LOGIN_FAILED), "error")
             else:
                 # Imported here: the second-factor pages build on this module.
                 from portal.users.mfa_views import complete_sign_in
@@ -290,7 +296,7 @@ def logout() -> BaseResponse:
         # Recorded while still signed in; ending the session commits it.
         events.signed_out(_me())
         _end_session()
-        flash("You are signed out.", "info")
+        flash(_("You are signed out."), "info")
     return redirect(url_for("site.index"))
 
 
@@ -309,7 +315,7 @@ def forgot_password() -> str | BaseResponse:
     if form.validate_on_submit():
         services.request_password_reset(form.email.data)
         flash(
-            "If an account uses that address, a link to reset its password is on its way.",
+            _("If an account uses that address, a link to reset its password is on its way."),
             "info",
         )
         return redirect(url_for("users.login"))
@@ -331,7 +337,7 @@ def reset_password(token: str) -> ResponseReturnValue:
             flash(str(error), "error")
         else:
             _end_session()
-            flash("Your password is changed. Sign in with the new one.", "success")
+            flash(_("Your password is changed. Sign in with the new one."), "success")
             return redirect(url_for("users.login"))
     return render_template("users/reset.html", form=form)
 
@@ -370,22 +376,36 @@ def edit_profile() -> str | BaseResponse:
     form = ProfileForm(obj=current_user)
     if form.validate_on_submit():
         try:
-            if (form.name.data, form.notify_comments.data, form.notify_new_device.data) != (
+            settings = (
+                form.name.data,
+                form.notify_comments.data,
+                form.notify_new_device.data,
+                form.locale.data or None,
+                form.timezone.data or None,
+            )
+            if settings != (
                 current_user.name,
                 current_user.notify_comments,
                 current_user.notify_new_device,
+                current_user.locale,
+                current_user.timezone,
             ):
                 services.update_profile(
                     current_user,
                     form.name.data,
                     notify_comments=form.notify_comments.data,
                     notify_new_device=form.notify_new_device.data,
+                    locale=form.locale.data,
+                    timezone=form.timezone.data,
                 )
-                flash("Your profile is updated.", "success")
+                flash(_("Your profile is updated."), "success")
             if form.email.data.lower() != current_user.email.lower():
                 address = services.request_email_change(current_user, form.email.data)
                 flash(
-                    f"We sent a link to {address}. Your address changes when you follow it.",
+                    _(
+                        "We sent a link to %(address)s. Your address changes when you follow it.",
+                        address=address,
+                    ),
                     "info",
                 )
         except services.AccountError as error:
@@ -409,7 +429,7 @@ def change_email(token: str) -> ResponseReturnValue:
         except (tokens.TokenError, services.AccountError) as error:
             flash(str(error), "error")
         else:
-            flash(f"Your email address is now {address}.", "success")
+            flash(_("Your email address is now %(address)s.", address=address), "success")
             return redirect(
                 url_for("users.profile" if current_user.is_authenticated else "users.login")
             )
@@ -433,7 +453,7 @@ def change_password() -> str | BaseResponse:
             form.current_password.errors = [*form.current_password.errors, str(error)]
         else:
             flash(
-                "Your password is changed. Other devices have been signed out.",
+                _("Your password is changed. Other devices have been signed out."),
                 "success",
             )
             return redirect(url_for("users.profile"))
@@ -447,7 +467,7 @@ def logout_everywhere() -> BaseResponse:
     form = ActionForm()
     if form.validate_on_submit():
         services.logout_everywhere(_me(), keep=sessions.current_id())
-        flash("Every other session of your account has been signed out.", "success")
+        flash(_("Every other session of your account has been signed out."), "success")
     return redirect(url_for("users.profile"))
 
 
@@ -479,9 +499,9 @@ def end_session(session_id: int) -> BaseResponse:
             abort(404)
         if this_browser:
             _end_session()
-            flash("You are signed out.", "info")
+            flash(_("You are signed out."), "info")
             return redirect(url_for("site.index"))
-        flash(f"The session on {ended} has ended.", "success")
+        flash(_("The session on %(device)s has ended.", device=ended), "success")
     return redirect(url_for("users.session_list"))
 
 
@@ -492,5 +512,8 @@ def end_other_sessions() -> BaseResponse:
     form = ActionForm()
     if form.validate_on_submit():
         ended = services.logout_everywhere(_me(), keep=sessions.current_id())
-        flash(f"{ended} other session(s) ended.", "success")
+        flash(
+            ngettext("%(num)d other session ended.", "%(num)d other sessions ended.", ended),
+            "success",
+        )
     return redirect(url_for("users.session_list"))

@@ -60,7 +60,8 @@ def test_sign_up_with_a_provider_then_sign_in_again(
     at_provider(page, provider, login)
 
     expect(page).to_have_url(f"{url}/users/me/providers/")
-    expect(page.get_by_role("status")).to_have_text(
+    # One status region holds both messages, each its own paragraph.
+    expect(page.get_by_role("status").locator("p")).to_have_text(
         ["Welcome back, Grace Hopper.", "Your account is ready: you signed up with Test ID."]
     )
     expect(page.locator('li[data-provider="test"]')).to_contain_text("linked as grace@example.com")
@@ -106,7 +107,11 @@ def test_link_from_the_account_page_then_unlink(
     page.get_by_role("link", name="Link Test ID").click()
     page.get_by_label("Your password").fill("a wrong password")
     page.get_by_role("button", name="Confirm password").click()
-    expect(page.get_by_text("The password is not correct.")).to_be_visible()
+    # Beside the field, and in the error summary that links to it.
+    expect(page.locator("#password-error-1")).to_have_text("The password is not correct.")
+    expect(
+        page.get_by_role("link", name="Your password: The password is not correct.")
+    ).to_be_visible()
     page.get_by_label("Your password").fill(factories.PASSWORD)
     page.get_by_role("button", name="Confirm password").click()
     page.get_by_role("link", name="Continue to Test ID").click()
