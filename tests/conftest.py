@@ -6,6 +6,7 @@ SQLite always, PostgreSQL when reachable (and required in CI).
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import re
 import socket
@@ -23,6 +24,7 @@ from flask import has_app_context
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 from flask_sqlalchemy.session import Session
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import text
@@ -393,6 +395,7 @@ def mail(app: Flask) -> list[EmailMessage]:
     return outbox(app)
 
 
+CSRF_FIELD = "csrf_token"
 CSRF_RE = re.compile(
     r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
 )
@@ -406,8 +409,27 @@ def csrf_token(client: FlaskClient, path: str, **kwargs: Any) -> str:
     return match.group(1) or match.group(2)
 
 
+def session_csrf_token(client: FlaskClient) -> str:
+    """The CSRF token any form of the client's session carries, made as Flask-WTF makes it.
+
+    Every form of one session carries an equally valid token, so a test need
+    not render the page to post to it: the session's secret is read (or
+    created, as a first page would) and signed.
+    """
+    app = client.application
+    with client.session_transaction() as session:
+        secret = session.setdefault(CSRF_FIELD, hashlib.sha1(os.urandom(64)).hexdigest())
+    key = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
+    return str(URLSafeTimedSerializer(key, salt="wtf-csrf-token").dumps(secret))
+
+
 class Browser:
-    """Submit forms the way a browser does: GET the page, POST with its token."""
+    """Submit forms as a browser would: POST with the session's CSRF token.
+
+    ``token_from`` opens that page first and takes the token from its form,
+    for a test whose page view itself matters (it reads or starts a step);
+    so does a submit with headers of its own, whose cookies may differ.
+    """
 
     def __init__(self, client: FlaskClient) -> None:
         self.client = client
@@ -420,7 +442,11 @@ class Browser:
         token_from: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        token = csrf_token(self.client, token_from or path, headers=kwargs.get("headers"))
+        if token_from is None and not kwargs.get("headers"):
+            token = session_csrf_token(self.client)
+        else:
+            # Headers (another Host, a language) make the page's own answer the one to use.
+            token = csrf_token(self.client, token_from or path, headers=kwargs.get("headers"))
         payload = {"csrf_token": token, **(data or {})}
         return self.client.post(path, data=payload, **kwargs)
 
