@@ -15,6 +15,7 @@ from sqlalchemy import text as sql
 
 from portal import create_app
 from portal.extensions import db
+from portal.posts import search as search_module
 from tests import factories
 from tests.conftest import POSTGRES_URL
 from tests.conftest import private_schema
@@ -217,6 +218,25 @@ def test_only_the_newest_candidates_are_ranked(app, client):
     assert sorted(slugs(first) + slugs(second)) == ["match-2", "match-3", "match-4"]
     assert 'rel="next"' not in text(second)
     assert search(client, "match", page="3").status_code == 404
+
+
+def test_a_phrase_finds_the_newest_matches_wherever_they_are(app, client, monkeypatch):
+    # PostgreSQL reads the newest SEARCH_CANDIDATES x RECENT_WINDOW posts first (here
+    # four), and the index only when they hold too few matches: both give the same.
+    monkeypatch.setattr(search_module, "RECENT_WINDOW", 2)
+    app.config.update(SEARCH_CANDIDATES=2)
+    post("old-match", body="The red kite flew.", minutes=9)
+    post("old-apart", body="A kite, red with rust.", minutes=8)
+    for number in range(3):
+        post(f"filler-{number}", body="Nothing of the kind.", minutes=7 - number)
+    post("new-match", body="A red kite again.", minutes=1)
+    # One match among the four newest: the older one is found through the index.
+    assert sorted(slugs(search(client, '"red kite"'))) == ["new-match", "old-match"]
+    post("newest-match", body="Red kite, red kite.")
+    # Two among the four newest: they are the newest two of all.
+    assert sorted(slugs(search(client, '"red kite"'))) == ["new-match", "newest-match"]
+    # Two words, in any order: the same two ways.
+    assert sorted(slugs(search(client, "kite red"))) == ["new-match", "newest-match"]
 
 
 @pytest.mark.parametrize("page", ["0", "-1", "x", "1.5", "²", "99999", "1" * 30])

@@ -34,6 +34,7 @@ from sqlalchemy import Row
 from sqlalchemy import Select
 from sqlalchemy import func
 from sqlalchemy import literal_column
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.sql import column
 from sqlalchemy.sql import table
@@ -58,6 +59,9 @@ SNIPPET_LEAD = 8
 
 # PostgreSQL: the weights of D, C, B (body) and A (title) in ts_rank_cd.
 RANK_WEIGHTS = "{0.05, 0.1, 0.2, 1.0}"
+# Several words or a phrase are first looked for in this many times
+# SEARCH_CANDIDATES newest posts (PostgreSQL).
+RECENT_WINDOW = 10
 # SQLite: bm25's weight of a match in each column (title, body).
 BM25_WEIGHTS = (10.0, 1.0)
 
@@ -181,6 +185,19 @@ def _postgresql(
     tsquery = parts[0]
     for part in parts[1:]:
         tsquery = tsquery.op("&&")(part)
+    weights: ColumnElement[Any] = literal_column(f"'{RANK_WEIGHTS}'::float4[]")
+    rank = func.ts_rank_cd(weights, _VECTOR, tsquery).label("rank")
+    statement = (
+        published()
+        .add_columns(Post.body_html, rank)
+        .order_by(rank.desc(), Post.published_at.desc(), Post.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    several = len(query.words) + sum(len(phrase) for phrase in query.phrases) > 1
+    recent = _newest_matches(within, tsquery, candidates) if several else None
+    if recent is not None:
+        return list(db.session.execute(statement.where(Post.id.in_(recent))))
     # Found once, whatever the planner believes of the table: without the
     # fence, a table it thinks small gets the search repeated for every post.
     matching = (
@@ -191,17 +208,36 @@ def _postgresql(
         .cte("matching")
         .prefix_with("MATERIALIZED")
     )
-    weights: ColumnElement[Any] = literal_column(f"'{RANK_WEIGHTS}'::float4[]")
-    rank = func.ts_rank_cd(weights, _VECTOR, tsquery).label("rank")
-    statement = (
-        published()
-        .add_columns(Post.body_html, rank)
-        .join(matching, matching.c.id == Post.id)
-        .order_by(rank.desc(), Post.published_at.desc(), Post.id.desc())
-        .offset(offset)
-        .limit(limit)
+    return list(db.session.execute(statement.join(matching, matching.c.id == Post.id)))
+
+
+def _newest_matches(
+    within: Select[Any], tsquery: ColumnElement[Any], candidates: int
+) -> list[int] | None:
+    """Return the newest ``candidates`` matches if the newest posts hold them all, else None.
+
+    PostgreSQL cannot estimate how many posts hold several words or a phrase
+    (it multiplies the words' odds, which go together in real text), so it
+    takes a common pair for a rare one and reads every post that holds them.
+    The newest ``RECENT_WINDOW`` times ``candidates`` posts are read first,
+    newest first by the primary key: when they hold enough matches, those are
+    the newest matches of all; otherwise the index answers, as for one word.
+    """
+    window = (
+        within.with_only_columns(Post.id.label("id"), _VECTOR.label("vector"))
+        .order_by(Post.id.desc())
+        .limit(candidates * RECENT_WINDOW)
+        .subquery("recent")
     )
-    return list(db.session.execute(statement))
+    ids = list(
+        db.session.execute(
+            select(window.c.id)
+            .where(window.c.vector.op("@@")(tsquery))
+            .order_by(window.c.id.desc())
+            .limit(candidates)
+        ).scalars()
+    )
+    return ids if len(ids) == candidates else None
 
 
 def fts5_query(query: SearchQuery) -> str:
