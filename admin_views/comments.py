@@ -18,6 +18,7 @@ from wtforms import TextAreaField
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from admin_views import menu
 from admin_views.actions import selected_ids
 from admin_views.base import SecureModelView
 from admin_views.formatters import author_of
@@ -183,9 +184,6 @@ class CommentView(HistoryMixin, DecisionsMixin, SecureModelView):
     can_set_page_size = True
     page_size_options = (20, 50, 100)
 
-    # The menu shows every admin page, so its count stops here: "1,000+ waiting".
-    menu_count_cap = 1000
-
     def row_name(self, model: Comment) -> str:
         return _("comment #%(id)s", id=model.id)
 
@@ -214,10 +212,10 @@ class CommentView(HistoryMixin, DecisionsMixin, SecureModelView):
         )
 
     def menu_label(self) -> str:
-        waiting = services.pending_count(up_to=self.menu_count_cap)
+        waiting = menu.menu_counts()["comments"]
         if not waiting:
             return str(self.name)
-        count = CappedCount.of(waiting, self.menu_count_cap)
+        count = CappedCount.of(waiting, menu.MENU_COUNT_CAP)
         return _("%(name)s (%(count)s waiting)", name=self.name, count=count)
 
     def selection(self, ids: list[int]) -> list[Any]:

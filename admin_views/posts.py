@@ -21,6 +21,7 @@ from wtforms.validators import InputRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from admin_views import menu
 from admin_views.actions import selected_ids
 from admin_views.base import SecureModelView
 from admin_views.formatters import author_of
@@ -116,8 +117,6 @@ class PostView(HistoryMixin, DecisionsMixin, SecureModelView):
         Decision("reject", _l("Reject"), "r", "secondary"),
     )
     list_template = "admin/posts/list.html"
-    # The menu shows on every admin page, so its count stops here: "1,000+ waiting".
-    menu_count_cap = 1000
 
     column_list = (
         "id",
@@ -203,10 +202,10 @@ class PostView(HistoryMixin, DecisionsMixin, SecureModelView):
         )
 
     def menu_label(self) -> str:
-        waiting = services.pending_count(up_to=self.menu_count_cap)
+        waiting = menu.menu_counts()["posts"]
         if not waiting:
             return str(self.name)
-        count = CappedCount.of(waiting, self.menu_count_cap)
+        count = CappedCount.of(waiting, menu.MENU_COUNT_CAP)
         return _("%(name)s (%(count)s waiting)", name=self.name, count=count)
 
     def selection(self, ids: list[int]) -> list[Any]:

@@ -30,6 +30,7 @@ from wtforms.validators import AnyOf
 from wtforms.validators import InputRequired
 from wtforms.validators import NumberRange
 
+from admin_views import menu
 from admin_views.access import SecureViewMixin
 from admin_views.lists import CappedCount
 from portal import operations
@@ -86,14 +87,12 @@ class ReportView(SecureViewMixin, BaseView):
     """The queue of reported items, the longest waiting first."""
 
     access = (security.VIEW, security.REPORTS)
-    # The menu shows on every admin page, so its count stops here: "1,000+ open".
-    menu_count_cap = 1000
 
     def menu_label(self) -> str:
-        count = services.open_item_count(up_to=self.menu_count_cap)
+        count = menu.menu_counts()["reports"]
         if not count:
             return str(self.name)
-        shown = CappedCount.of(count, self.menu_count_cap)
+        shown = CappedCount.of(count, menu.MENU_COUNT_CAP)
         return _("%(name)s (%(count)s open)", name=self.name, count=shown)
 
     @expose("/")

@@ -240,14 +240,12 @@ def reject_post(post: Post, *, actor: Any, reason: str | None = None) -> bool:
     return review([post], POST.HIDDEN, actor=actor, reason=reason) == 1
 
 
-def pending_count(*, up_to: int | None = None) -> int:
-    """Return how many posts wait for review; with ``up_to``, stop counting past that many."""
+def pending_count_query(*, up_to: int | None = None) -> Select[Any]:
+    """Count posts waiting for review, stopping past ``up_to``, in a statement run with others."""
     waiting = select(Post.id).where(Post.status == POST.PENDING)
     if up_to is not None:
         waiting = waiting.limit(up_to + 1)
-    return int(
-        db.session.execute(select(func.count()).select_from(waiting.subquery())).scalar_one()
-    )
+    return select(func.count()).select_from(waiting.subquery())
 
 
 def _check_status(status: int) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import Integer
+from sqlalchemy import Select
 from sqlalchemy import and_
 from sqlalchemy import case
 from sqlalchemy import delete
@@ -313,12 +314,12 @@ def _open() -> Any:
     return Report.status == REPORT.OPEN
 
 
-def open_item_count(*, up_to: int | None = None) -> int:
-    """Count the items with open reports; with ``up_to``, stop past that many."""
+def open_item_count_query(*, up_to: int | None = None) -> Select[Any]:
+    """Count items with open reports, stopping past ``up_to``, in a statement run with others."""
     items = select(Report.post_id, Report.comment_id).where(_open()).distinct()
     if up_to is not None:
         items = items.limit(up_to + 1)
-    return int(db.session.execute(select(func.count()).select_from(items.subquery())).scalar_one())
+    return select(func.count()).select_from(items.subquery())
 
 
 def queue_page(*, page: int = 1, per_page: int = 20) -> list[ReportedItem]:
