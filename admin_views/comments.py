@@ -26,7 +26,6 @@ from admin_views.formatters import choice_label
 from admin_views.formatters import status_badge
 from admin_views.formatters import stored_html
 from admin_views.history import HistoryMixin
-from admin_views.lists import CappedCount
 from admin_views.moderation import DECISION_COLUMN
 from admin_views.moderation import Decision
 from admin_views.moderation import DecisionRefused
@@ -212,11 +211,7 @@ class CommentView(HistoryMixin, DecisionsMixin, SecureModelView):
         )
 
     def menu_label(self) -> str:
-        waiting = menu.menu_counts()["comments"]
-        if not waiting:
-            return str(self.name)
-        count = CappedCount.of(waiting, menu.MENU_COUNT_CAP)
-        return _("%(name)s (%(count)s waiting)", name=self.name, count=count)
+        return menu.waiting_label(self.name, "comments")
 
     def selection(self, ids: list[int]) -> list[Any]:
         if not ids:

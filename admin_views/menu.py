@@ -7,9 +7,13 @@ scalar subqueries, kept on ``g`` for the rest of the request.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import g
+from flask_babel import gettext as _
 from sqlalchemy import select
 
+from admin_views.lists import CappedCount
 from portal.comments import services as comments
 from portal.extensions import db
 from portal.posts import services as posts
@@ -37,3 +41,12 @@ def menu_counts() -> dict[str, int]:
         counts = {name: int(value) for name, value in row._mapping.items()}
         g.admin_menu_counts = counts
     return counts
+
+
+def waiting_label(name: Any, key: str) -> str:
+    """``name``, and how many wait behind it when any do: "Comments (3 waiting)"."""
+    waiting = menu_counts()[key]
+    if not waiting:
+        return str(name)
+    count = CappedCount.of(waiting, MENU_COUNT_CAP)
+    return _("%(name)s (%(count)s waiting)", name=name, count=count)
