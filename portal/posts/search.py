@@ -14,7 +14,8 @@ so no input can be a syntax error: PostgreSQL gets it through
 Cost is bounded: only the ``SEARCH_CANDIDATES`` most recently written
 matching posts are ranked, so a word found in every post costs no more than
 one found in a thousand; pages are offsets into that ranked set (at most
-``SEARCH_CANDIDATES / POSTS_PER_PAGE`` of them), each costing one query.
+``SEARCH_CANDIDATES / POSTS_PER_PAGE`` of them), each costing one query
+(two on PostgreSQL for several words, which read the newest posts first).
 Snippets come from the text a reader sees (the sanitised HTML stripped of its
 tags), escaped, with only our own ``<mark>`` around the words that matched.
 """
