@@ -450,7 +450,8 @@ def wait_until(stack: Stack, ready: Callable[[], bool], what: str) -> None:
 def answers(stack: Stack) -> bool:
     try:
         response = stack.visitor().get(f"{stack.origin}/healthz", timeout=5)
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):
+        # Not up yet, or a busy machine's workers still importing the app: ask again.
         return False
     return response.status_code == 200
 

@@ -546,3 +546,36 @@ def test_the_theme_toggle_follows_the_system_then_remembers_the_choice(
 
     assert console_errors.messages == []
     assert csp_violations == []
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_pages_fit_a_phone_screen_without_sideways_scrolling(
+    checkers: None, chromium: Browser, live_server: LiveServer
+) -> None:
+    """At 390 px the site and the back office fit the width: nothing scrolls sideways."""
+    with live_server.app.app_context():
+        factories.StaffFactory(name="Sam Staff", email="sam@example.com")
+        post = factories.PostFactory(title="Difference Engine No. 2")
+        factories.CommentFactory(post=post, body="The carry mechanism is elegant. " * 4)
+        db.session.commit()
+        slug = post.slug
+    context = chromium.new_context(base_url=live_server.url, viewport=PHONE)
+    page = context.new_page()
+    overflowing = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    wide: dict[str, int] = {}
+    try:
+        for path in ("/", f"/posts/{slug}/", "/users/login/"):
+            page.goto(path)
+            wide[path] = page.evaluate(overflowing)
+        page.get_by_label("Email", exact=True).fill("sam@example.com")
+        page.get_by_label("Password", exact=True).fill(factories.PASSWORD)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.wait_for_load_state("load")
+        for path in ("/admin/", "/admin/comment/", "/admin/user/", "/admin/email_compose/"):
+            page.goto(path)
+            wide[path] = page.evaluate(overflowing)
+    finally:
+        context.close()
+    assert wide == dict.fromkeys(wide, 0)
