@@ -19,6 +19,7 @@ from sqlalchemy import and_
 from sqlalchemy import case
 from sqlalchemy import exists
 from sqlalchemy import func
+from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -508,9 +509,23 @@ def tags_named(names: Iterable[str]) -> list[Tag]:
     Each new tag is written in a savepoint: if another request creates the
     same one at that moment, its row is used instead of failing the save.
     """
+    wanted = list(dict.fromkeys(names))
+    # One query for the tags that exist (by the unique index's lower()); one per new tag.
+    existing = (
+        {
+            tag.name.lower(): tag
+            for tag in db.session.execute(
+                select(Tag).where(
+                    func.lower(Tag.name).in_([func.lower(literal(name)) for name in wanted])
+                )
+            ).scalars()
+        }
+        if wanted
+        else {}
+    )
     tags: list[Tag] = []
-    for name in names:
-        tag = _find_tag(name)
+    for name in wanted:
+        tag = existing.get(name.lower())
         if tag is None:
             tag = _new_tag(name)
             try:
