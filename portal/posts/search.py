@@ -14,8 +14,7 @@ so no input can be a syntax error: PostgreSQL gets it through
 Cost is bounded: only the ``SEARCH_CANDIDATES`` most recently written
 matching posts are ranked, so a word found in every post costs no more than
 one found in a thousand; pages are offsets into that ranked set (at most
-``SEARCH_CANDIDATES / POSTS_PER_PAGE`` of them), each costing one query
-(two on PostgreSQL for several words, which read the newest posts first).
+``SEARCH_CANDIDATES / POSTS_PER_PAGE`` of them), each costing one query.
 Snippets come from the text a reader sees (the sanitised HTML stripped of its
 tags), escaped, with only our own ``<mark>`` around the words that matched.
 """
@@ -30,12 +29,14 @@ from typing import Any
 from flask import current_app
 from markupsafe import Markup
 from markupsafe import escape
+from sqlalchemy import CTE
 from sqlalchemy import ColumnElement
 from sqlalchemy import Row
 from sqlalchemy import Select
 from sqlalchemy import func
 from sqlalchemy import literal_column
 from sqlalchemy import select
+from sqlalchemy import union_all
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.sql import column
 from sqlalchemy.sql import table
@@ -45,6 +46,7 @@ from portal.markup import plain_text
 from portal.posts.models import SEARCH_CONFIG
 from portal.posts.models import Post
 from portal.posts.models import Tag
+from portal.posts.services import is_public
 from portal.posts.services import published
 from portal.posts.services import tagged
 
@@ -151,7 +153,9 @@ def search_page(raw: str, *, page: str | int | None = None, tag: Tag | None = No
     offset = (number - 1) * per_page
     # The last page stops at the candidates' end, whatever the page size.
     limit = min(per_page + 1, candidates - offset)
-    within = published() if tag is None else published().where(tagged(tag))
+    # Which posts count, as conditions on the post alone: the author is joined
+    # for the page's rows only.
+    within = [is_public()] if tag is None else [is_public(), tagged(tag)]
     if db.session.get_bind().dialect.name == "postgresql":
         rows = _postgresql(query, within, candidates, offset, limit)
     else:
@@ -176,8 +180,14 @@ def _page_number(page: str | int | None) -> int:
 
 
 def _postgresql(
-    query: SearchQuery, within: Select[Any], candidates: int, offset: int, limit: int
+    query: SearchQuery, within: list[ColumnElement[bool]], candidates: int, offset: int, limit: int
 ) -> list[Row[Any]]:
+    """One statement: find the candidates, rank them, then read the page's rows.
+
+    Each step is a fenced CTE, so each reads only what the next needs: the
+    candidates by primary key, their vectors once to rank them, and the list
+    columns, author and body of the page's rows alone.
+    """
     config: ColumnElement[Any] = literal_column(f"'{SEARCH_CONFIG}'::regconfig")
     parts: list[ColumnElement[Any]] = []
     if query.text:
@@ -186,59 +196,74 @@ def _postgresql(
     tsquery = parts[0]
     for part in parts[1:]:
         tsquery = tsquery.op("&&")(part)
+    several = len(query.words) + sum(len(phrase) for phrase in query.phrases) > 1
+    matching = _candidates(within, tsquery, candidates, newest_first=several)
     weights: ColumnElement[Any] = literal_column(f"'{RANK_WEIGHTS}'::float4[]")
     rank = func.ts_rank_cd(weights, _VECTOR, tsquery).label("rank")
-    statement = (
-        published()
-        .add_columns(Post.body_html, rank)
+    ranked = _fenced(
+        select(Post.id, Post.published_at, rank)
+        .join(matching, matching.c.id == Post.id)
         .order_by(rank.desc(), Post.published_at.desc(), Post.id.desc())
         .offset(offset)
-        .limit(limit)
+        .limit(limit),
+        "ranked",
     )
-    several = len(query.words) + sum(len(phrase) for phrase in query.phrases) > 1
-    recent = _newest_matches(within, tsquery, candidates) if several else None
-    if recent is not None:
-        return list(db.session.execute(statement.where(Post.id.in_(recent))))
+    statement = (
+        published()
+        .add_columns(Post.body_html, ranked.c.rank)
+        .join(ranked, ranked.c.id == Post.id)
+        .order_by(ranked.c.rank.desc(), ranked.c.published_at.desc(), ranked.c.id.desc())
+    )
+    return list(db.session.execute(statement))
+
+
+def _candidates(
+    within: list[ColumnElement[bool]],
+    tsquery: ColumnElement[Any],
+    candidates: int,
+    *,
+    newest_first: bool,
+) -> CTE:
+    """The ids of the newest ``candidates`` public posts matching ``tsquery``.
+
+    One word is left to the planner, which knows how common it is (the GIN
+    index, or the newest posts first). Several words or a phrase are not: it
+    multiplies the words' odds, which go together in real text, so it takes a
+    common pair for a rare one and reads every post that holds it. So those
+    first look among the newest ``RECENT_WINDOW`` times ``candidates`` posts,
+    newest first by primary key: when these hold enough matches, they are the
+    newest matches of all, and the index is never read (the test of the count
+    is a one-time filter).
+    """
+    matches = _VECTOR.op("@@")(tsquery)
+    newest = select(Post.id).where(*within).order_by(Post.id.desc()).limit(candidates)
     # Found once, whatever the planner believes of the table: without the
     # fence, a table it thinks small gets the search repeated for every post.
-    matching = (
-        within.with_only_columns(Post.id)
-        .where(_VECTOR.op("@@")(tsquery))
-        .order_by(Post.id.desc())
-        .limit(candidates)
-        .cte("matching")
-        .prefix_with("MATERIALIZED")
-    )
-    return list(db.session.execute(statement.join(matching, matching.c.id == Post.id)))
-
-
-def _newest_matches(
-    within: Select[Any], tsquery: ColumnElement[Any], candidates: int
-) -> list[int] | None:
-    """Return the newest ``candidates`` matches if the newest posts hold them all, else None.
-
-    PostgreSQL cannot estimate how many posts hold several words or a phrase
-    (it multiplies the words' odds, which go together in real text), so it
-    takes a common pair for a rare one and reads every post that holds them.
-    The newest ``RECENT_WINDOW`` times ``candidates`` posts are read first,
-    newest first by the primary key: when they hold enough matches, those are
-    the newest matches of all; otherwise the index answers, as for one word.
-    """
-    window = (
-        within.with_only_columns(Post.id.label("id"), _VECTOR.label("vector"))
+    if not newest_first:
+        return _fenced(newest.where(matches), "matching")
+    latest = (
+        select(Post.id.label("id"), _VECTOR.label("vector"))
+        .where(*within)
         .order_by(Post.id.desc())
         .limit(candidates * RECENT_WINDOW)
-        .subquery("recent")
+        .subquery("latest")
     )
-    ids = list(
-        db.session.execute(
-            select(window.c.id)
-            .where(window.c.vector.op("@@")(tsquery))
-            .order_by(window.c.id.desc())
-            .limit(candidates)
-        ).scalars()
+    recent = _fenced(
+        select(latest.c.id)
+        .where(latest.c.vector.op("@@")(tsquery))
+        .order_by(latest.c.id.desc())
+        .limit(candidates),
+        "recent",
     )
-    return ids if len(ids) == candidates else None
+    found = select(func.count()).select_from(recent).scalar_subquery()
+    indexed = _fenced(newest.where(matches, found < candidates), "indexed")
+    either = union_all(select(recent.c.id).where(found == candidates), select(indexed.c.id))
+    return either.cte("matching")
+
+
+def _fenced(statement: Select[Any], name: str) -> CTE:
+    """``statement`` as a CTE that PostgreSQL runs once, on its own, and never inlines."""
+    return statement.cte(name).prefix_with("MATERIALIZED")
 
 
 def fts5_query(query: SearchQuery) -> str:
@@ -251,15 +276,15 @@ def fts5_query(query: SearchQuery) -> str:
 
 
 def _sqlite(
-    query: SearchQuery, within: Select[Any], candidates: int, offset: int, limit: int
+    query: SearchQuery, within: list[ColumnElement[bool]], candidates: int, offset: int, limit: int
 ) -> list[Row[Any]]:
     match = literal_column("posts_post_fts").op("MATCH")(fts5_query(query))
     # bm25 is negative, the best match lowest; it can only be read beside its MATCH.
     rank = func.bm25(literal_column("posts_post_fts"), *BM25_WEIGHTS)
     matching = (
-        within.with_only_columns(Post.id.label("id"), rank.label("rank"))
+        select(Post.id.label("id"), rank.label("rank"))
         .join(_FTS, _FTS.c.rowid == Post.id)
-        .where(match)
+        .where(match, *within)
         .order_by(_FTS.c.rowid.desc())
         .limit(candidates)
         .subquery()
