@@ -25,6 +25,8 @@ from werkzeug.serving import make_server
 
 from portal.emails.queue import deliver_batch
 from portal.emails.transports import outbox
+from tests.conftest import POSTGRES_URL
+from tests.conftest import reachable
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -74,6 +76,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.commits)
             item.add_marker(pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning"))
+
+
+@pytest.fixture
+def backend() -> str:
+    """One database for each browser flow: PostgreSQL, as in production, where there is one.
+
+    A flow tests screens and what a person does with them; what the database
+    does under them is tested on both backends through HTTP. In CI PostgreSQL
+    must be there, as for every other test; elsewhere the flows fall back to
+    SQLite rather than not run.
+    """
+    return "postgresql" if IN_CI or reachable(POSTGRES_URL, 5432) else "sqlite"
 
 
 @pytest.fixture(scope="session")
