@@ -21,6 +21,12 @@ from tests.conftest import POSTGRES_URL
 from tests.conftest import private_schema
 from tests.conftest import require_service
 
+# Storage parameters (PostgreSQL): search reads each post's vector from its row.
+RELOPTIONS = (
+    "SELECT relname, reloptions FROM pg_class "
+    "WHERE relnamespace = current_schema()::regnamespace AND reloptions IS NOT NULL"
+)
+STORAGE = {"posts_post": ["toast_tuple_target=4080"]}
 INDEX_NAMES = {
     "sqlite": "SELECT name FROM sqlite_master WHERE type = 'index'",
     "postgresql": "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()",
@@ -51,9 +57,21 @@ def test_upgrade_matches_the_models_and_downgrade_removes_everything(empty_datab
             context = MigrationContext.configure(connection, opts={"include_name": include_name})
             differences = compare_metadata(context, Base.metadata)
             indexes = set(connection.execute(text(INDEX_NAMES[db.engine.dialect.name])).scalars())
+            storage = (
+                dict(connection.execute(text(RELOPTIONS)).all())
+                if db.engine.dialect.name == "postgresql"
+                else STORAGE
+            )
         assert differences == []
         assert "uq_users_user_email_lower" in indexes
+        assert storage == STORAGE
 
         downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_the_models_set_the_storage_the_revisions_set(app):
+    # The schema the tests run on comes from the models (create_all), not the revisions.
+    assert dict(db.session.execute(text(RELOPTIONS)).all()) == STORAGE
