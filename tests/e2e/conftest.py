@@ -19,12 +19,14 @@ from playwright.sync_api import ConsoleMessage
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 from playwright.sync_api import Playwright
+from playwright.sync_api import expect
 from playwright.sync_api import sync_playwright
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server
 
 from portal.emails.queue import deliver_batch
 from portal.emails.transports import outbox
+from tests import factories
 from tests.conftest import POSTGRES_URL
 from tests.conftest import reachable
 
@@ -181,3 +183,15 @@ def page(
     tab.on("pageerror", console_errors.on_page_error)
     yield tab
     context.close()
+
+
+def sign_in(page: Page, email: str, name: str, next_path: str) -> None:
+    """Sign in through the form as a factory account, and wait for the page it lands on."""
+    page.goto(f"/users/login/?next={next_path}")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(factories.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    # The site shows it as a status, Flask-Admin as a plain alert.
+    expect(page.get_by_text(f"Welcome back, {name}.")).to_be_visible()
+    # Flask-Admin's handlers call its scripts, which load at the end of the page.
+    page.wait_for_load_state("load")

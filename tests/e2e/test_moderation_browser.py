@@ -13,6 +13,7 @@ from portal.posts.models import Post
 from tests import factories
 from tests.e2e.conftest import ConsoleErrors
 from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -21,17 +22,6 @@ FIRST = "The carry mechanism is elegant."
 SECOND = "Babbage would have liked the printer."
 THIRD = "Buy cheap watches at example.net!"
 REASON = "Both on topic."
-
-
-def sign_in(page: Page, email: str, name: str, next_path: str) -> None:
-    page.goto(f"/users/login/?next={next_path}")
-    page.get_by_label("Email", exact=True).fill(email)
-    page.get_by_label("Password", exact=True).fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    # The site shows it as a status, Flask-Admin as a plain alert.
-    expect(page.get_by_text(f"Welcome back, {name}.")).to_be_visible()
-    # Flask-Admin's handlers call its scripts, which load at the end of the page.
-    page.wait_for_load_state("load")
 
 
 def decisions(live_server: LiveServer) -> dict[str, tuple[str, str | None, str | None]]:

@@ -20,6 +20,7 @@ from playwright.sync_api import expect
 from tests import factories
 from tests.e2e.conftest import ConsoleErrors
 from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import sign_in
 from tests.e2e.conftest import watch_csp
 
 pytestmark = pytest.mark.e2e
@@ -62,17 +63,6 @@ def open_page(
     yield open_
     for context in contexts:
         context.close()
-
-
-def sign_in(page: Page, email: str, name: str, next_path: str) -> None:
-    page.goto(f"/users/login/?next={next_path}")
-    page.get_by_label("Email", exact=True).fill(email)
-    page.get_by_label("Password", exact=True).fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    # The site shows it as a status, Flask-Admin as a plain alert.
-    expect(page.get_by_text(f"Welcome back, {name}.")).to_be_visible()
-    # Flask-Admin's handlers call its scripts, which load at the end of the page.
-    page.wait_for_load_state("load")
 
 
 def comments_of(page: Page) -> Locator:

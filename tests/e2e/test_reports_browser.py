@@ -14,21 +14,13 @@ from portal.users.models import User
 from tests import factories
 from tests.e2e.conftest import ConsoleErrors
 from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import sign_in
 
 pytestmark = pytest.mark.e2e
 
 SLUG = "analytical-engine"
 SPAM = "Cheap watches at example.net, today only!"
 NOTE = "Advertising, nothing to do with the post."
-
-
-def sign_in(page: Page, email: str, name: str, next_path: str) -> None:
-    page.goto(f"/users/login/?next={next_path}")
-    page.get_by_label("Email", exact=True).fill(email)
-    page.get_by_label("Password", exact=True).fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_text(f"Welcome back, {name}.")).to_be_visible()
-    page.wait_for_load_state("load")
 
 
 def test_a_reader_reports_a_comment_and_staff_hide_it(
